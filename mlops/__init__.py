@@ -1,0 +1,1 @@
+"""mlops: doit tasks for ML pipelines, wired from one layered Hydra configuration."""

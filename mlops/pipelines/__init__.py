@@ -1,0 +1,1 @@
+"""Model code: plain typed step functions, one module per pipeline family (no doit, no Hydra)."""

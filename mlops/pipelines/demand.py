@@ -1,0 +1,154 @@
+"""Day-ahead electricity demand: a synthetic hourly series, its features, two models, metrics, forecasts.
+
+Step functions take `inputs` (paths), `params` (their own config section, as plain values)
+and `outputs` (paths to write). The pure functions below them do the modelling.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import Ridge
+
+TARGET = "demand_mw"
+HEATING_BELOW_C = 15.0
+COOLING_ABOVE_C = 22.0
+
+
+def synthetic_hours(start: str, days: int, seed: int) -> pd.DataFrame:
+    """Return hourly temperature and demand for `days` days from `start`; each day depends only on seed and date."""
+    first = pd.Timestamp(start)
+    frames = [_synthetic_day(first + pd.Timedelta(days=offset), seed) for offset in range(days)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _synthetic_day(day: pd.Timestamp, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng([seed, day.toordinal()])
+    hours = np.arange(24)
+    season = math.sin(2 * math.pi * (day.dayofyear - 110) / 365.25)
+    weather = rng.normal(0.0, 3.0)  # the day's deviation from the seasonal norm
+    temperature = 11 + 11 * season + weather + 4.5 * np.sin(2 * np.pi * (hours - 9) / 24) + rng.normal(0, 0.8, 24)
+    profile = 180 * np.exp(-((hours - 8.5) ** 2) / 6) + 260 * np.exp(-((hours - 19) ** 2) / 8) - 150 * (hours < 6)
+    weekend = 0.86 if day.dayofweek >= 5 else 1.0
+    heating = 28 * np.clip(HEATING_BELOW_C - temperature, 0, None)
+    cooling = 35 * np.clip(temperature - COOLING_ABOVE_C, 0, None)
+    demand = (1000 + profile) * weekend + heating + cooling + rng.normal(0, 25, 24)
+    return pd.DataFrame({
+        "timestamp": pd.date_range(day, periods=24, freq="h"),
+        "temperature_c": temperature.round(2),
+        TARGET: demand.round(1),
+    })
+
+
+def make_features(hours: pd.DataFrame) -> pd.DataFrame:
+    """Return calendar and temperature features for each hour (the same columns for any input)."""
+    stamp = pd.to_datetime(hours["timestamp"])
+    temperature = hours["temperature_c"]
+    features = pd.DataFrame({
+        "temperature_c": temperature,
+        "heating_degrees": np.clip(HEATING_BELOW_C - temperature, 0, None),
+        "cooling_degrees": np.clip(temperature - COOLING_ABOVE_C, 0, None),
+        "weekend": (stamp.dt.dayofweek >= 5).astype(int),
+        "year_sin": np.sin(2 * np.pi * stamp.dt.dayofyear / 365.25),
+        "year_cos": np.cos(2 * np.pi * stamp.dt.dayofyear / 365.25),
+    })
+    for hour in range(24):
+        features[f"hour_{hour:02d}"] = (stamp.dt.hour == hour).astype(int)
+    return features
+
+
+def fit_ridge(features: pd.DataFrame, target: pd.Series, alpha: float) -> Ridge:
+    """Fit a ridge regression."""
+    return Ridge(alpha=alpha).fit(features, target)
+
+
+def fit_boosted_trees(features: pd.DataFrame, target: pd.Series, params: Mapping[str, Any]) -> HistGradientBoostingRegressor:
+    """Fit a histogram gradient-boosted tree ensemble."""
+    model = HistGradientBoostingRegressor(
+        max_iter=int(params["max_iter"]),
+        learning_rate=float(params["learning_rate"]),
+        max_leaf_nodes=int(params["max_leaf_nodes"]),
+        random_state=int(params["random_state"]),
+    )
+    return model.fit(features, target)
+
+
+def score(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Return MAE, RMSE and MAPE (%) of a forecast."""
+    error = np.asarray(predicted) - np.asarray(actual)
+    return {
+        "mae": round(float(np.mean(np.abs(error))), 3),
+        "rmse": round(float(np.sqrt(np.mean(error ** 2))), 3),
+        "mape_pct": round(float(np.mean(np.abs(error) / np.asarray(actual)) * 100), 3),
+    }
+
+
+# Step functions -----------------------------------------------------------------------------------
+
+def prepare(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:
+    """Write the features and target of the series, the last holdout_days marked as holdout."""
+    data = params["data"]
+    hours = synthetic_hours(str(data["start"]), int(data["days"]), int(data["seed"]))
+    table = make_features(hours)
+    table.insert(0, "timestamp", hours["timestamp"])
+    table[TARGET] = hours[TARGET]
+    holdout_rows = int(data["holdout_days"]) * 24
+    table["split"] = ["train"] * (len(table) - holdout_rows) + ["holdout"] * holdout_rows
+    table.to_csv(outputs["features"], index=False)
+
+
+def train_linear(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:
+    """Fit a ridge regression on the training rows and save it."""
+    features, target = _split(inputs["features"], "train")
+    _save_model(fit_ridge(features, target, float(params["alpha"])), list(features.columns), outputs["model"])
+
+
+def train_boosted_trees(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:
+    """Fit a gradient-boosted tree ensemble on the training rows and save it."""
+    features, target = _split(inputs["features"], "train")
+    _save_model(fit_boosted_trees(features, target, params), list(features.columns), outputs["model"])
+
+
+def evaluate(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:
+    """Write the model's MAE, RMSE and MAPE on the holdout rows as JSON."""
+    features, target = _split(inputs["features"], "holdout")
+    model = _load_model(inputs["model"])
+    metrics = score(target.to_numpy(), model["estimator"].predict(features[model["columns"]]))
+    metrics["holdout_hours"] = len(target)
+    Path(outputs["metrics"]).write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def predict(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:
+    """Write the hourly demand forecast of params['date'] from that day's temperature forecast."""
+    day = synthetic_hours(str(params["date"]), 1, int(params["seed"]))
+    model = _load_model(inputs["model"])
+    features = make_features(day)[model["columns"]]
+    forecast = pd.DataFrame({
+        "timestamp": day["timestamp"],
+        "temperature_c": day["temperature_c"],
+        "forecast_mw": model["estimator"].predict(features).round(1),
+    })
+    forecast.to_csv(outputs["forecast"], index=False)
+
+
+def _split(path: Path, split: str) -> tuple[pd.DataFrame, pd.Series]:
+    table = pd.read_csv(path)
+    rows = table[table["split"] == split]
+    return rows.drop(columns=["timestamp", TARGET, "split"]), rows[TARGET]
+
+
+def _save_model(estimator: Any, columns: list[str], path: Path) -> None:
+    with open(path, "wb") as handle:
+        pickle.dump({"estimator": estimator, "columns": columns}, handle)
+
+
+def _load_model(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        return pickle.load(handle)

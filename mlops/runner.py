@@ -1,0 +1,63 @@
+"""Run one step: call its function with inputs, parameters and staged outputs; publish outputs on success."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from doit.exceptions import TaskFailed
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """Everything one step needs, as plain data."""
+
+    task: str
+    fn: str
+    inputs: dict[str, str]
+    params: dict[str, Any]
+    outputs: dict[str, str]
+
+
+def run_step(call: StepCall) -> TaskFailed | None:
+    """Run the step; outputs reach their final paths only if the function succeeds and wrote them all."""
+    try:
+        function = load_function(call.fn)
+    except LookupError as error:
+        return TaskFailed(f"{call.task}: {error}")
+    targets = [Path(path) for path in call.outputs.values()]
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    # Stage in a private folder beside the outputs, so publishing is a rename on one file system.
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=targets[0].parent))
+    try:
+        staged = {name: staging / f"{name}-{Path(path).name}" for name, path in call.outputs.items()}
+        inputs = {name: Path(path) for name, path in call.inputs.items()}
+        function(inputs=inputs, params=copy.deepcopy(call.params), outputs=dict(staged))
+        missing = [name for name, path in staged.items() if not path.is_file()]
+        if missing:
+            return TaskFailed(f"{call.task}: {call.fn} did not write outputs['{missing[0]}']; "
+                              "a step must write every output it is handed")
+        for name, path in staged.items():
+            os.replace(path, call.outputs[name])
+        return None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_function(dotted: str) -> Callable[..., Any]:
+    """Import and return the function named by a dotted path such as package.module.function."""
+    module_name, _, attribute = dotted.rpartition(".")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise LookupError(f"cannot load step function '{dotted}': {error}") from None
+    if not callable(function):
+        raise LookupError(f"'{dotted}' is not a function")
+    return function

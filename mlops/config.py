@@ -244,9 +244,11 @@ def _yaml_file(error: yaml.YAMLError, conf_dir: Path) -> str:
 
 
 def _yaml_error(shown: Path | str, error: yaml.YAMLError) -> str:
-    mark = getattr(error, "problem_mark", None)
-    line = f":{mark.line + 1}" if mark is not None else ""
     problem = getattr(error, "problem", None) or str(error)
+    mark = getattr(error, "problem_mark", None)
+    if "<stream end>" in problem and getattr(error, "context_mark", None):
+        mark = error.context_mark  # the file ended inside a construct: point at where it opened
+    line = f":{mark.line + 1}" if mark is not None else ""
     return f"{shown}{line}: not valid YAML ({_one_line(problem)})"
 
 

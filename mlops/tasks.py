@@ -65,6 +65,7 @@ def dodo(root: Path) -> dict[str, Any]:
     try:
         cfg = session(root)
         steps = plan(cfg)
+        check_task_names(sys.argv[1:], steps)
     except ConfigError as error:
         sys.exit(f"mlops: error: {error}")
     namespace: dict[str, Any] = {"DOIT_CONFIG": doit_config(cfg)}
@@ -123,18 +124,29 @@ def plan(cfg: Config) -> list[Step]:
     steps = []
     date = None
     for pipeline, pipeline_cfg in cfg.pipelines.items():
-        where = f"pipelines.{pipeline} (in {cfg.pipeline_files[pipeline].relative_to(cfg.root)})" \
-            if pipeline in cfg.pipeline_files else f"pipelines.{pipeline}"
+        file = cfg.pipeline_files.get(pipeline)
+        where = Where(f"pipelines.{pipeline}", f" (in {file.relative_to(cfg.root)})" if file else "")
         sections = _step_sections(pipeline_cfg or {}, where)
         folder = env_dir(cfg) / pipeline
         for name, section in sections.items():
             kind = STEP_KINDS[name]
-            inputs = _inputs(kind, sections, section, folder, f"{where}.{name}")
-            source = _source_file(section["fn"], f"{where}.{name}.fn")
+            inputs = _inputs(kind, sections, section, folder, where / name)
+            source = _source_file(section["fn"], where / name / "fn", cfg.root)
             if kind.dated and date is None:
                 date = check_date(cfg.values.get("date"), "date")
             steps.append(Step(kind, pipeline, section, inputs, folder / name, source, date))
     return sorted(steps, key=lambda s: (list(STEP_KINDS).index(s.kind.name), s.pipeline))
+
+
+def check_task_names(words: list[str], steps: list[Step]) -> None:
+    """Fail on a `kind:pipeline` word naming no planned step, listing the pipelines that have that kind."""
+    planned = {step.task for step in steps}
+    for word in words:
+        kind, colon, pipeline = word.partition(":")
+        if colon and kind in STEP_KINDS and "=" not in word and word not in planned:
+            having = [step.pipeline for step in steps if step.kind.name == kind]
+            choices = ", ".join(having) if having else "no pipeline has one yet"
+            raise ConfigError(f"{word}: no such task; pipelines with a {kind} step: {choices}")
 
 
 def check_date(value: Any, source: str) -> str:
@@ -149,7 +161,21 @@ def check_date(value: Any, source: str) -> str:
     raise ConfigError(f"{source}: '{value}' is not a date; write {source}=YYYY-MM-DD")
 
 
-def _step_sections(pipeline_cfg: Any, where: str) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class Where:
+    """A config key and the file it comes from, for error messages."""
+
+    key: str
+    file: str = ""
+
+    def __truediv__(self, part: str) -> "Where":
+        return Where(f"{self.key}.{part}", self.file)
+
+    def __str__(self) -> str:
+        return f"{self.key}{self.file}"
+
+
+def _step_sections(pipeline_cfg: Any, where: Where) -> dict[str, dict[str, Any]]:
     if not isinstance(pipeline_cfg, dict):
         raise ConfigError(f"{where}: must be a mapping of step names to parameters")
     sections = {}
@@ -157,20 +183,20 @@ def _step_sections(pipeline_cfg: Any, where: str) -> dict[str, dict[str, Any]]:
         is_step = isinstance(value, dict) and "fn" in value
         if key in STEP_KINDS:
             if not is_step:
-                raise ConfigError(f"{where}.{key}: a step needs `fn: package.module.function` "
+                raise ConfigError(f"{where / key}: a step needs `fn: package.module.function` "
                                   "naming the function that does it")
             if not isinstance(value["fn"], str) or "." not in value["fn"]:
-                raise ConfigError(f"{where}.{key}.fn: '{value['fn']}' is not a dotted function path "
+                raise ConfigError(f"{where / key / 'fn'}: '{value['fn']}' is not a dotted function path "
                                   "such as mlops.pipelines.demand.prepare")
             sections[key] = value
         elif is_step:
-            raise ConfigError(f"{where}.{key}: '{key}' is not a step kind; "
+            raise ConfigError(f"{where / key}: '{key}' is not a step kind; "
                               f"choose one of: {', '.join(STEP_KINDS)}")
     return sections
 
 
 def _inputs(kind: StepKind, sections: dict[str, Any], section: dict[str, Any], folder: Path,
-            where: str) -> dict[str, str]:
+            where: Where) -> dict[str, str]:
     inputs = {}
     for need in kind.needs:
         if need not in sections:
@@ -180,12 +206,12 @@ def _inputs(kind: StepKind, sections: dict[str, Any], section: dict[str, Any], f
         inputs.update({name: str(folder / need / file) for name, file in needed.outputs.items()})
     extra = section.get("inputs") or {}
     if not isinstance(extra, dict) or not all(isinstance(p, str) for p in extra.values()):
-        raise ConfigError(f"{where}.inputs: must map input names to file paths")
+        raise ConfigError(f"{where / 'inputs'}: must map input names to file paths")
     return {**inputs, **extra}
 
 
 @functools.cache
-def _source_file(dotted: str, where: str) -> str:
+def _source_file(dotted: str, where: Where, root: Path) -> str:
     # Find the module's file without importing it: model code imports heavy libraries.
     module, _, function = dotted.rpartition(".")
     try:
@@ -200,7 +226,9 @@ def _source_file(dotted: str, where: str) -> str:
         choices = ", ".join(sorted(n for n in defined if not n.startswith("_")))
         raise ConfigError(f"{where}: module '{module}' defines no function '{function}'; "
                           f"choose one of: {choices}")
-    return str(Path(spec.origin).resolve())
+    source = Path(spec.origin).resolve()
+    # Inside the project, a relative path keeps doit's state valid when the project folder moves.
+    return str(source.relative_to(root.resolve())) if source.is_relative_to(root.resolve()) else str(source)
 
 
 def _creator(kind: StepKind, steps: list[Step]) -> Callable[[], Iterator[dict[str, Any]]]:
@@ -235,7 +263,7 @@ def dated_task(step: Step) -> dict[str, Any]:
         "actions": [dated.run],
         "file_dep": [*step.inputs.values(), step.source],
         "targets": list(step.outputs(dated.default).values()),
-        "uptodate": [dated.uptodate],
+        "uptodate": [dated],
         "params": [{"name": "date", "long": "date", "type": str, "default": dated.default,
                     "help": "day to forecast, YYYY-MM-DD (default: the config's date, %(default)s)"}],
         "clean": [dated.clean],
@@ -256,7 +284,11 @@ class DatedStep:
         blob = json.dumps({"params": self.step.section, "date": date, "files": stats}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def uptodate(self, task: Any, values: dict[str, Any]) -> bool:
+    def __repr__(self) -> str:
+        return "the output for this date, made from the current parameters and inputs"
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        """Say whether the output for the task's date exists and was made from what is there now."""
         date = task.options.get("date") if task.options else self.default
         if not DATE.match(str(date)):
             return False

@@ -1,0 +1,86 @@
+"""Bad input: one clear line, a non-zero exit, no traceback, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from conftest import run_doit
+
+
+def files(project: Path) -> set[Path]:
+    return {p.relative_to(project) for p in project.rglob("*")}
+
+
+def no_change(project: Path) -> None:
+    """Leave the copy as it is."""
+
+
+def edit(relative: str, text: str, append: bool = True) -> Callable[[Path], None]:
+    def change(project: Path) -> None:
+        path = project / relative
+        path.write_text((path.read_text() if append and path.exists() else "") + text)
+    return change
+
+
+CASES = [
+    pytest.param(no_change, ["env=prdo"],
+                 "env=prdo: no such option in conf/env/; choose one of: dev, prod, sandbox", id="unknown-env"),
+    pytest.param(edit("conf/config.yaml", "broken: [1, 2\n"), [],
+                 "conf/config.yaml:37: not valid YAML", id="yaml-base"),
+    pytest.param(edit("conf/env/prod.yaml", "gcp:\n  project: a\n bad: 1\n"), ["env=prod"],
+                 "conf/env/prod.yaml:5: not valid YAML", id="yaml-env"),
+    pytest.param(edit("conf/pipelines/pipeline_2.yaml", "train:\n  alpha: : 2\n"), [],
+                 "conf/pipelines/pipeline_2.yaml:17: not valid YAML", id="yaml-pipeline"),
+    pytest.param(no_change, ["pipelines.pipeline_1.train.alpha=[0.1,"],
+                 "override 'pipelines.pipeline_1.train.alpha=[0.1,' is not valid Hydra override syntax",
+                 id="override-grammar"),
+    pytest.param(no_change, ["pipelines.pipeline_1.train.alpah=0.1"],
+                 "pipelines.pipeline_1.train.alpah: no such key in the config; "
+                 "to add it, write +pipelines.pipeline_1.train.alpah=0.1", id="override-unknown-key"),
+    pytest.param(no_change, ["gcp.regoin=eu"],
+                 "gcp.regoin: no such key in the config; to add it, write +gcp.regoin=eu",
+                 id="override-unknown-base-key"),
+    pytest.param(edit("conf/pipelines/pipeline_1.yaml", "  extra: ${data.missing}\n"), [],
+                 "pipelines.pipeline_1.predict.extra (in conf/pipelines/pipeline_1.yaml): refers to "
+                 "${data.missing}, which is not in the config", id="missing-reference"),
+    pytest.param(edit("conf/config.yaml", "secret_token: ${oc.env:MLOPS_TEST_UNSET_VAR}\n"), [],
+                 "secret_token: environment variable MLOPS_TEST_UNSET_VAR is not set; export it, "
+                 "or give a default: ${oc.env:MLOPS_TEST_UNSET_VAR,default}", id="unset-env-var"),
+    pytest.param(no_change, ["train:pipeline_9"],
+                 "train:pipeline_9: no such task; pipelines with a train step: pipeline_1, pipeline_2",
+                 id="unknown-pipeline"),
+    pytest.param(edit("conf/pipelines/pipeline_1.yaml", "trian:\n  fn: mlops.pipelines.demand.train_linear\n"), [],
+                 "pipelines.pipeline_1.trian (in conf/pipelines/pipeline_1.yaml): 'trian' is not a step kind; "
+                 "choose one of: prepare, train, evaluate, predict", id="unknown-step"),
+    pytest.param(no_change, ["pipelines.pipeline_1.train.fn=mlops.pipelines.demand.fit"],
+                 "pipelines.pipeline_1.train.fn (in conf/pipelines/pipeline_1.yaml): module "
+                 "'mlops.pipelines.demand' defines no function 'fit'; choose one of:", id="unknown-function"),
+    pytest.param(edit("conf/pipelines/my-pipeline.yaml", "param1: x\n", append=False), [],
+                 "conf/pipelines/my-pipeline.yaml: a pipeline name must be a plain identifier (letters, digits, _); "
+                 "rename it, e.g. to my_pipeline.yaml", id="pipeline-file-name"),
+    pytest.param(no_change, ["pipelines.pipeline_1.train.alpha=???"],
+                 "pipelines.pipeline_1.train.alpha (in conf/pipelines/pipeline_1.yaml): a required value (???) "
+                 "is not set", id="missing-required"),
+    pytest.param(no_change, ["date=2026-02-30"], "date: '2026-02-30' is not a date; write date=YYYY-MM-DD",
+                 id="bad-date"),
+    pytest.param(no_change, ["~gcp"], "~gcp: doit reads a word without '=' as a task name; write ~gcp= to delete",
+                 id="bare-deletion"),
+]
+
+
+@pytest.mark.parametrize(("change", "args", "message"), CASES)
+@pytest.mark.parametrize("command", [[], ["list"]], ids=["run", "list"])
+def test_bad_input_gives_one_line_and_writes_nothing(project: Path, change, args, message, command) -> None:
+    change(project)
+    before = files(project)
+    result = run_doit(project, *command, *args)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mlops: error: ") and message in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+    assert files(project) == before

@@ -194,6 +194,7 @@ def _resolve(cfg: DictConfig, files: dict[str, Path], root: Path) -> dict[str, A
 
 def _omegaconf_reason(error: OmegaConfBaseException) -> str:
     reason = _one_line(str(error.msg).split("full_key:")[0])
+    reason = re.sub(r"^\w+ raised while resolving interpolation: ", "", reason)
     unset = re.search(r"Environment variable '(.+?)' not found", reason)
     if unset:
         name = unset.group(1)

@@ -32,11 +32,11 @@ def synthetic_hours(start: str, days: int, seed: int) -> pd.DataFrame:
 def _synthetic_day(day: pd.Timestamp, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng([seed, day.toordinal()])
     hours = np.arange(24)
-    season = math.sin(2 * math.pi * (day.dayofyear - 110) / 365.25)
+    season = math.sin(2 * math.pi * (day.day_of_year - 110) / 365.25)
     weather = rng.normal(0.0, 3.0)  # the day's deviation from the seasonal norm
     temperature = 11 + 11 * season + weather + 4.5 * np.sin(2 * np.pi * (hours - 9) / 24) + rng.normal(0, 0.8, 24)
     profile = 180 * np.exp(-((hours - 8.5) ** 2) / 6) + 260 * np.exp(-((hours - 19) ** 2) / 8) - 150 * (hours < 6)
-    weekend = 0.86 if day.dayofweek >= 5 else 1.0
+    weekend = 0.86 if day.day_of_week >= 5 else 1.0
     heating = 28 * np.clip(HEATING_BELOW_C - temperature, 0, None)
     cooling = 35 * np.clip(temperature - COOLING_ABOVE_C, 0, None)
     demand = (1000 + profile) * weekend + heating + cooling + rng.normal(0, 25, 24)
@@ -55,9 +55,9 @@ def make_features(hours: pd.DataFrame) -> pd.DataFrame:
         "temperature_c": temperature,
         "heating_degrees": np.clip(HEATING_BELOW_C - temperature, 0, None),
         "cooling_degrees": np.clip(temperature - COOLING_ABOVE_C, 0, None),
-        "weekend": (stamp.dt.dayofweek >= 5).astype(int),
-        "year_sin": np.sin(2 * np.pi * stamp.dt.dayofyear / 365.25),
-        "year_cos": np.cos(2 * np.pi * stamp.dt.dayofyear / 365.25),
+        "weekend": (stamp.dt.day_of_week >= 5).astype(int),
+        "year_sin": np.sin(2 * np.pi * stamp.dt.day_of_year / 365.25),
+        "year_cos": np.cos(2 * np.pi * stamp.dt.day_of_year / 365.25),
     })
     for hour in range(24):
         features[f"hour_{hour:02d}"] = (stamp.dt.hour == hour).astype(int)

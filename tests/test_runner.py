@@ -1,0 +1,76 @@
+"""Running one step: outputs appear at their final path only when the step succeeded."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from doit.exceptions import TaskFailed
+
+from mlops.runner import StepCall, load_function, run_step
+
+
+@pytest.fixture
+def steps_module(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    module = types.ModuleType("fake_steps")
+
+    def good(inputs, params, outputs):
+        outputs["out"].write_text(f"{params['value']} from {inputs['src'].read_text()}")
+
+    def crash(inputs, params, outputs):
+        outputs["out"].write_text("half")
+        raise RuntimeError("model blew up")
+
+    def forgetful(inputs, params, outputs):
+        """Write nothing."""
+
+    def mutating(inputs, params, outputs):
+        params["value"] = "changed"
+        outputs["out"].write_text("ok")
+
+    for function in (good, crash, forgetful, mutating):
+        setattr(module, function.__name__, function)
+    monkeypatch.setitem(sys.modules, "fake_steps", module)
+    return module
+
+
+def call(tmp_path: Path, fn: str) -> StepCall:
+    (tmp_path / "src.txt").write_text("input")
+    return StepCall("train:p", f"fake_steps.{fn}", {"src": str(tmp_path / "src.txt")}, {"value": 3},
+                    {"out": str(tmp_path / "out" / "result.txt")})
+
+
+def test_success_publishes_the_output(tmp_path: Path, steps_module) -> None:
+    assert run_step(call(tmp_path, "good")) is None
+    assert (tmp_path / "out" / "result.txt").read_text() == "3 from input"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["result.txt"]
+
+
+def test_a_crash_keeps_the_previous_output_and_leaves_no_partial_file(tmp_path: Path, steps_module) -> None:
+    assert run_step(call(tmp_path, "good")) is None
+    with pytest.raises(RuntimeError, match="model blew up"):
+        run_step(call(tmp_path, "crash"))
+    assert (tmp_path / "out" / "result.txt").read_text() == "3 from input"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["result.txt"]
+
+
+def test_a_step_that_skips_an_output_fails_and_publishes_nothing(tmp_path: Path, steps_module) -> None:
+    failed = run_step(call(tmp_path, "forgetful"))
+    assert isinstance(failed, TaskFailed)
+    assert "fake_steps.forgetful did not write outputs['out']" in failed.message
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_step_cannot_change_the_parameters_it_was_handed(tmp_path: Path, steps_module) -> None:
+    step = call(tmp_path, "mutating")
+    assert run_step(step) is None
+    assert step.params == {"value": 3}
+
+
+def test_an_unknown_function_is_a_task_failure(tmp_path: Path) -> None:
+    failed = run_step(call(tmp_path, "missing"))
+    assert isinstance(failed, TaskFailed) and "cannot load step function 'fake_steps.missing'" in failed.message
+    with pytest.raises(LookupError, match="'json.decoder' is not a function"):
+        load_function("json.decoder")

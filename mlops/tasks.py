@@ -280,8 +280,8 @@ class DatedStep:
     def signature(self, date: str) -> str:
         """Digest of what the output for `date` is made from: parameters, date and input files."""
         files = sorted([*self.step.inputs.values(), self.step.source])
-        stats = {path: _stat(path) for path in files}
-        blob = json.dumps({"params": self.step.section, "date": date, "files": stats}, sort_keys=True)
+        contents = {path: _digest(path) for path in files}
+        blob = json.dumps({"params": self.step.section, "date": date, "files": contents}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def __repr__(self) -> str:
@@ -313,12 +313,12 @@ class DatedStep:
                 path.unlink()
 
 
-def _stat(path: str) -> list[int]:
+def _digest(path: str) -> str:
     try:
-        info = Path(path).stat()
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
     except FileNotFoundError:
-        return [0, 0]
-    return [info.st_mtime_ns, info.st_size]
+        return ""
 
 
 def _print_config_creator(cfg: Config) -> Callable[[], dict[str, Any]]:

@@ -1,0 +1,58 @@
+"""The README's commands print what the README says, and CI runs the README's test command."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+from conftest import REPO, run_doit
+
+README = (REPO / "README.md").read_text()
+
+
+def console_sessions() -> list[tuple[str, list[str]]]:
+    """Return every `$ command` in the README's console blocks with the lines it prints."""
+    sessions: list[tuple[str, list[str]]] = []
+    for block in re.findall(r"```console\n(.*?)```", README, re.DOTALL):
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                sessions.append((line[2:], []))
+            else:
+                sessions[-1][1].append(line.rstrip())
+    return sessions
+
+
+def quick_start() -> list[str]:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL).group(1)
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_every_console_command_prints_what_the_readme_shows(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dodo.py", "conf", "pyproject.toml", "mlops"):
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
+        copy(REPO / name, project / name)
+    sessions = console_sessions()
+    assert len(sessions) >= 15
+    for command, expected in sessions:
+        words = shlex.split(command)
+        assert words[0] == "doit"
+        result = run_doit(project, *words[1:], env={"USER": "ada", "MLOPS_TRACKING_TOKEN": ""})
+        printed = [line.rstrip() for line in (result.stdout + result.stderr).splitlines()]
+        assert printed == expected, f"$ {command}"
+        assert (result.returncode == 0) == (not printed or not printed[0].startswith("mlops: error:")), command
+
+
+def test_quick_start_is_two_commands_and_ci_runs_the_second() -> None:
+    commands = quick_start()
+    assert commands == ["pip install -e . && doit", "pip install -e '.[dev]' && python -m pytest"]
+    extraction = next(line for line in (REPO / ".ci" / "run").read_text().splitlines()
+                      if line.startswith("command=$("))
+    found = subprocess.run(["bash", "-c", f"{extraction}; printf %s \"$command\""], cwd=REPO,
+                           capture_output=True, text=True, check=True)
+    assert found.stdout == commands[1]

@@ -210,25 +210,32 @@ def _inputs(kind: StepKind, sections: dict[str, Any], section: dict[str, Any], f
     return {**inputs, **extra}
 
 
-@functools.cache
 def _source_file(dotted: str, where: Where, root: Path) -> str:
-    # Find the module's file without importing it: model code imports heavy libraries.
     module, _, function = dotted.rpartition(".")
+    origin, defined = _module_functions(module)
+    if origin is None:
+        raise ConfigError(f"{where}: no Python module '{module}' to take '{function}' from")
+    if function not in defined:
+        choices = ", ".join(sorted(n for n in defined if not n.startswith("_")))
+        raise ConfigError(f"{where}: module '{module}' defines no function '{function}'; "
+                          f"choose one of: {choices}")
+    source = Path(origin).resolve()
+    # Inside the project, a relative path keeps doit's state valid when the project folder moves.
+    return str(source.relative_to(root.resolve())) if source.is_relative_to(root.resolve()) else str(source)
+
+
+@functools.cache
+def _module_functions(module: str) -> tuple[str | None, frozenset[str]]:
+    # Read the module's file without importing it: model code imports heavy libraries.
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        raise ConfigError(f"{where}: no Python module '{module}' to take '{function}' from")
+        return None, frozenset()
     tree = ast.parse(Path(spec.origin).read_bytes(), spec.origin)
-    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    if function not in defined:
-        choices = ", ".join(sorted(n for n in defined if not n.startswith("_")))
-        raise ConfigError(f"{where}: module '{module}' defines no function '{function}'; "
-                          f"choose one of: {choices}")
-    source = Path(spec.origin).resolve()
-    # Inside the project, a relative path keeps doit's state valid when the project folder moves.
-    return str(source.relative_to(root.resolve())) if source.is_relative_to(root.resolve()) else str(source)
+    return spec.origin, frozenset(node.name for node in tree.body
+                                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
 
 def _creator(kind: StepKind, steps: list[Step]) -> Callable[[], Iterator[dict[str, Any]]]:

@@ -1,4 +1,4 @@
-"""Compose the one configuration of an invocation: Hydra for the base and env patch, plus pipeline files."""
+"""The one configuration of an invocation: composed once (or read from the cache), fully resolved."""
 
 from __future__ import annotations
 
@@ -9,27 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
 from doit import doit_cmd
-from hydra import compose as hydra_compose
-from hydra import initialize_config_dir
-from hydra._internal.config_loader_impl import ConfigLoaderImpl
-from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override
-from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
-
-from mlops import resolvers
-
-resolvers.register()
 
 CONF_DIR = "conf"
-BASE = "config"
-ENV_GROUP = "env"
 PIPELINES = "pipelines"
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 SECRET_KEY = re.compile(r"pass(word|wd)|token|secret|credential|api_?key|(^|[_-])key$", re.IGNORECASE)
 MASK = "********"
 
@@ -46,6 +29,10 @@ class Config:
     env: str
     root: Path
     pipeline_files: dict[str, Path] = field(default_factory=dict)
+    env_names: frozenset[str] = frozenset()  # environment variables the config read
+    resolvers: frozenset[str] = frozenset()  # resolvers its files and overrides use
+    overrides: tuple[str, ...] = ()
+    cached: bool = False  # read from the config cache rather than composed
 
     @property
     def pipelines(self) -> dict[str, dict[str, Any]]:
@@ -54,26 +41,34 @@ class Config:
 
     def to_yaml(self) -> str:
         """Return the configuration as YAML, with secret-looking values masked."""
+        import yaml
+
         return yaml.safe_dump(masked(self.values), sort_keys=False, default_flow_style=False)
 
 
 def compose(root: Path, overrides: Sequence[str] = ()) -> Config:
     """Compose and fully resolve the configuration of the project at `root` with Hydra overrides."""
-    conf_dir = root / CONF_DIR
-    parsed = parse_overrides(overrides)
-    ours = [o for o in parsed if _is_pipeline_key(o.key_or_group)]
-    hydras = [o.input_line for o in parsed if not _is_pipeline_key(o.key_or_group)]
-    cfg, env = _compose_base(conf_dir, hydras)
-    files = pipeline_files(conf_dir / PIPELINES)
-    _attach_pipelines(cfg, {name: load_yaml(path, root) for name, path in files.items()})
-    _apply_overrides(cfg, ours)
-    return Config(_resolve(cfg, files, root), env, root, files)
+    # Hydra is imported only when a config is composed, not when it comes from the cache.
+    from mlops.compose import compose as hydra_compose
+
+    return hydra_compose(root, overrides)
 
 
 @functools.cache
 def session(root: Path) -> Config:
-    """Compose the configuration once per doit invocation, from the command line's key=value words."""
-    return compose(root, command_line_overrides())
+    """Return this doit invocation's config: from the command line's key=value words, composed once."""
+    from mlops.cache import ConfigCache
+
+    overrides = command_line_overrides()
+    return ConfigCache(root).load(overrides) or compose(root, overrides)
+
+
+def keep(cfg: Config) -> None:
+    """Put a freshly composed config in the cache; call it once the command line proved valid."""
+    from mlops.cache import ConfigCache
+
+    if not cfg.cached:
+        ConfigCache(cfg.root).store(cfg.overrides, cfg)
 
 
 def command_line_overrides() -> list[str]:
@@ -89,50 +84,6 @@ def command_line_overrides() -> list[str]:
             for key, value in words.items()]
 
 
-def parse_overrides(overrides: Sequence[str]) -> list[Override]:
-    """Parse Hydra override strings, naming the one that does not follow the grammar."""
-    parser = OverridesParser.create()
-    parsed = []
-    for line in overrides:
-        try:
-            parsed.extend(parser.parse_overrides([line]))
-        except OverrideParseException as error:
-            reason = str(error).splitlines()[0]
-            raise ConfigError(f"override '{line}' is not valid Hydra override syntax ({reason}); "
-                              "write key=value, +key=value, ++key=value or ~key=") from None
-    return parsed
-
-
-def pipeline_files(folder: Path) -> dict[str, Path]:
-    """Return every pipeline file in `folder` by pipeline name; a bad file name is an error."""
-    files = {}
-    for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
-        if path.suffix not in (".yaml", ".yml"):
-            continue
-        if not NAME.match(path.stem):
-            fixed = re.sub(r"\W", "_", path.stem)
-            fixed = fixed if NAME.match(fixed) else f"p_{fixed}"
-            raise ConfigError(f"{CONF_DIR}/{PIPELINES}/{path.name}: a pipeline name must be a plain "
-                              f"identifier (letters, digits, _); rename it, e.g. to {fixed}{path.suffix}")
-        if path.stem in files:
-            raise ConfigError(f"{CONF_DIR}/{PIPELINES}/{path.name}: pipeline '{path.stem}' is defined "
-                              "twice (.yaml and .yml); keep one file")
-        files[path.stem] = path
-    return files
-
-
-def load_yaml(path: Path, root: Path) -> DictConfig:
-    """Load one YAML mapping with OmegaConf, naming file and line when it cannot be parsed."""
-    shown = path.relative_to(root) if path.is_relative_to(root) else path
-    try:
-        node = OmegaConf.load(path)
-    except yaml.YAMLError as error:
-        raise ConfigError(_yaml_error(shown, error)) from None
-    if not isinstance(node, DictConfig):
-        raise ConfigError(f"{shown}: must hold a mapping of step names to parameters, not a list")
-    return node
-
-
 def masked(value: Any, secret: bool = False) -> Any:
     """Return `value` with the values of secret-looking keys replaced by a mask."""
     if isinstance(value, dict):
@@ -140,118 +91,3 @@ def masked(value: Any, secret: bool = False) -> Any:
     if isinstance(value, list):
         return [masked(v, secret) for v in value]
     return MASK if secret and value not in (None, "") else value
-
-
-def _is_pipeline_key(key: str) -> bool:
-    return key == PIPELINES or key.startswith(PIPELINES + ".")
-
-
-def _compose_base(conf_dir: Path, overrides: list[str]) -> tuple[DictConfig, str]:
-    if not (conf_dir / f"{BASE}.yaml").is_file():
-        raise ConfigError(f"{CONF_DIR}/{BASE}.yaml not found; run doit in the project folder")
-    try:
-        with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base="1.3"):
-            cfg = hydra_compose(BASE, overrides=overrides, return_hydra_config=True)
-    except MissingConfigException as error:
-        raise ConfigError(_missing_option(error)) from None
-    except yaml.YAMLError as error:
-        raise ConfigError(_yaml_error(_yaml_file(error, conf_dir), error)) from None
-    except (HydraException, OmegaConfBaseException) as error:
-        raise ConfigError(_hydra_error(error, conf_dir)) from None
-    # Let ${hydra:runtime.choices.env} and friends resolve, as in a Hydra app.
-    HydraConfig.instance().set_config(cfg)
-    env = str(cfg.hydra.runtime.choices.get(ENV_GROUP) or "default")
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg, env
-
-
-def _attach_pipelines(cfg: DictConfig, pipelines: dict[str, DictConfig]) -> None:
-    with open_dict(cfg):
-        base = cfg.get(PIPELINES)
-        cfg[PIPELINES] = OmegaConf.merge(base, pipelines) if base is not None else pipelines
-
-
-def _apply_overrides(cfg: DictConfig, overrides: list[Override]) -> None:
-    try:
-        # Hydra's own override semantics (=, +, ++, ~), applied after the pipelines are attached.
-        ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
-    except (HydraException, OmegaConfBaseException) as error:
-        raise ConfigError(_hydra_error(error, None)) from None
-
-
-def _resolve(cfg: DictConfig, files: dict[str, Path], root: Path) -> dict[str, Any]:
-    try:
-        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except MissingMandatoryValue as error:
-        key = error.full_key
-        raise ConfigError(f"{key}{_where(key, files, root)}: a required value (???) is not set; "
-                          f"set it in conf/ or on the command line: {key}=...") from None
-    except OmegaConfBaseException as error:
-        key = error.full_key
-        raise ConfigError(f"{key}{_where(key, files, root)}: {_omegaconf_reason(error)}") from None
-
-
-def _omegaconf_reason(error: OmegaConfBaseException) -> str:
-    reason = _one_line(str(error.msg).split("full_key:")[0])
-    reason = re.sub(r"^\w+ raised while resolving interpolation: ", "", reason)
-    unset = re.search(r"Environment variable '(.+?)' not found", reason)
-    if unset:
-        name = unset.group(1)
-        return (f"environment variable {name} is not set; export it, "
-                f"or give a default: ${{oc.env:{name},default}}")
-    missing = re.search(r"Interpolation key '(.+?)' not found", reason)
-    if missing:
-        return f"refers to ${{{missing.group(1)}}}, which is not in the config; add that key or fix the reference"
-    return reason
-
-
-def _where(key: str, files: dict[str, Path], root: Path) -> str:
-    parts = key.split(".")
-    if len(parts) > 1 and parts[0] == PIPELINES and parts[1] in files:
-        return f" (in {files[parts[1]].relative_to(root)})"
-    return ""
-
-
-def _missing_option(error: MissingConfigException) -> str:
-    group, _, option = (error.missing_cfg_file or "").rpartition("/")
-    if error.options is not None and group:
-        choices = ", ".join(sorted(error.options))
-        return f"{group}={option}: no such option in {CONF_DIR}/{group}/; choose one of: {choices}"
-    return _one_line(str(error).split("Config search path")[0])
-
-
-def _hydra_error(error: Exception, conf_dir: Path | None) -> str:
-    text = str(error)
-    added = re.match(r"Could not override '(.+?)'\.\s*To append to your config use \+(.+)", text, re.S)
-    if added:
-        key, line = added.group(1), added.group(2).strip()
-        return f"{key}: no such key in the config; to add it, write +{line}"
-    cause = error.__cause__
-    if isinstance(cause, yaml.YAMLError) and conf_dir is not None:
-        return _yaml_error(_yaml_file(cause, conf_dir), cause)
-    if isinstance(cause, OmegaConfBaseException):
-        text = f"{text} ({_omegaconf_reason(cause)})"
-    return _one_line(text)
-
-
-def _yaml_file(error: yaml.YAMLError, conf_dir: Path) -> str:
-    mark = getattr(error, "problem_mark", None)
-    name = getattr(mark, "name", "") or ""
-    path = Path(name)
-    if path.is_absolute() and path.is_relative_to(conf_dir.resolve()):
-        return f"{CONF_DIR}/{path.relative_to(conf_dir.resolve())}"
-    return name or f"a file in {CONF_DIR}/"
-
-
-def _yaml_error(shown: Path | str, error: yaml.YAMLError) -> str:
-    problem = getattr(error, "problem", None) or str(error)
-    mark = getattr(error, "problem_mark", None)
-    if "<stream end>" in problem and getattr(error, "context_mark", None):
-        mark = error.context_mark  # the file ended inside a construct: point at where it opened
-    line = f":{mark.line + 1}" if mark is not None else ""
-    return f"{shown}{line}: not valid YAML ({_one_line(problem)})"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

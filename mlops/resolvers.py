@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from omegaconf import OmegaConf
+from omegaconf.resolvers import oc
 
 PYPROJECT = "pyproject.toml"
 
@@ -35,7 +37,29 @@ def pyproject_value(dotted_key: str, file: str = PYPROJECT) -> Any:
     return node
 
 
+_env_reads: list[set[str]] = []
+
+
+@contextlib.contextmanager
+def tracking_env() -> Iterator[set[str]]:
+    """Collect the names of the environment variables that ${oc.env:...} reads inside the block."""
+    names: set[str] = set()
+    _env_reads.append(names)
+    try:
+        yield names
+    finally:
+        _env_reads.remove(names)
+
+
+def tracked_env(key: str, *default: Any) -> Any:
+    """OmegaConf's oc.env, noting which variable was read (the config cache depends on it)."""
+    for names in _env_reads:
+        names.add(key)
+    return oc.env(key, *default)
+
+
 def register() -> None:
     """Register the project's resolvers with OmegaConf; calling it again changes nothing."""
     if not OmegaConf.has_resolver("pyproject"):
         OmegaConf.register_new_resolver("pyproject", pyproject_value)
+        OmegaConf.register_new_resolver("oc.env", tracked_env, replace=True)

@@ -7,11 +7,13 @@ import importlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from doit.exceptions import TaskFailed
+
+from mlops.tracking import Reads, TrackedParams
 
 
 @dataclass(frozen=True)
@@ -23,10 +25,11 @@ class StepCall:
     inputs: dict[str, str]
     params: dict[str, Any]
     outputs: dict[str, str]
+    runner_reads: dict[str, Any] = field(default_factory=dict)
 
 
-def run_step(call: StepCall) -> TaskFailed | None:
-    """Run the step; outputs reach their final paths only if the function succeeds and wrote them all."""
+def run_step(call: StepCall) -> TaskFailed | dict[str, Any]:
+    """Run the step; outputs reach their final paths only if it succeeds; return the config it read."""
     try:
         function = load_function(call.fn)
     except LookupError as error:
@@ -39,14 +42,17 @@ def run_step(call: StepCall) -> TaskFailed | None:
     try:
         staged = {name: staging / f"{name}-{Path(path).name}" for name, path in call.outputs.items()}
         inputs = {name: Path(path) for name, path in call.inputs.items()}
-        function(inputs=inputs, params=copy.deepcopy(call.params), outputs=dict(staged))
+        reads = Reads()
+        for key, value in call.runner_reads.items():
+            reads.value((key,), value)
+        function(inputs=inputs, params=TrackedParams(copy.deepcopy(call.params), reads), outputs=dict(staged))
         missing = [name for name, path in staged.items() if not path.is_file()]
         if missing:
             return TaskFailed(f"{call.task}: {call.fn} did not write outputs['{missing[0]}']; "
                               "a step must write every output it is handed")
         for name, path in staged.items():
             os.replace(path, call.outputs[name])
-        return None
+        return {"reads": reads.to_json()}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import functools
-import hashlib
 import importlib.util
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -16,14 +16,17 @@ from typing import Any, Callable, Iterator
 
 from doit.exceptions import TaskFailed
 from doit.globals import Globals
-from doit.tools import config_changed
 
-from mlops.config import Config, ConfigError, session
+from mlops.config import SECRET_KEY, Config, ConfigError, keep, masked, session
+from mlops.hashing import DigestCache, checker_for
 from mlops.reporter import Reporter
 from mlops.runner import StepCall, run_step
+from mlops.tracking import MISSING, changes
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 STATE_FILE = ".doit-state.json"
+DIGESTS_FILE = ".digests.json"
+RUNNER_KEYS = ("fn", "inputs")  # keys the runner reads for the step; the rest are its parameters
 
 
 @dataclass(frozen=True)
@@ -68,21 +71,24 @@ def dodo(root: Path) -> dict[str, Any]:
         check_task_names(sys.argv[1:], steps)
     except ConfigError as error:
         sys.exit(f"mlops: error: {error}")
-    namespace: dict[str, Any] = {"DOIT_CONFIG": doit_config(cfg)}
+    keep(cfg)
+    digests = DigestCache(env_dir(cfg) / DIGESTS_FILE)
+    namespace: dict[str, Any] = {"DOIT_CONFIG": doit_config(cfg, digests)}
     for kind in STEP_KINDS.values():
-        namespace[f"task_{kind.name}"] = _creator(kind, [s for s in steps if s.kind is kind])
+        namespace[f"task_{kind.name}"] = _creator(kind, [s for s in steps if s.kind is kind], digests)
     namespace["task_print_config"] = _print_config_creator(cfg)
     return namespace
 
 
-def doit_config(cfg: Config) -> dict[str, Any]:
-    """Return doit's settings: every step kind by default, and state kept per env option."""
+def doit_config(cfg: Config, digests: DigestCache) -> dict[str, Any]:
+    """Return doit's settings: every step kind by default, state kept per env option, fast file checks."""
     state = env_dir(cfg) / STATE_FILE
     state.parent.mkdir(parents=True, exist_ok=True)
     return {
         "default_tasks": list(STEP_KINDS),
         "dep_file": str(state),
         "backend": "json",
+        "check_file_uptodate": checker_for(digests),
         "reporter": Reporter,
     }
 
@@ -101,7 +107,7 @@ class Step:
     pipeline: str
     section: dict[str, Any]
     inputs: dict[str, str]
-    folder: Path
+    folder: str
     source: str
     date: str | None = None
 
@@ -110,13 +116,16 @@ class Step:
         return f"{self.kind.name}:{self.pipeline}"
 
     def outputs(self, date: str | None = None) -> dict[str, str]:
-        return {name: str(self.folder / file.format(date=date)) for name, file in self.kind.outputs.items()}
+        return {name: f"{self.folder}/{file.format(date=date)}" for name, file in self.kind.outputs.items()}
+
+    def current(self, date: str | None = None) -> dict[str, Any]:
+        """Return the section as the step sees it now: what its recorded reads are compared with."""
+        return {**self.section, "date": date} if self.kind.dated else self.section
 
     def call(self, date: str | None = None) -> StepCall:
-        params = {k: v for k, v in self.section.items() if k not in ("fn", "inputs")}
-        if self.kind.dated:
-            params["date"] = date
-        return StepCall(self.task, self.section["fn"], self.inputs, params, self.outputs(date))
+        params = {k: v for k, v in self.current(date).items() if k not in RUNNER_KEYS}
+        runner_reads = {key: self.section.get(key, MISSING) for key in RUNNER_KEYS}
+        return StepCall(self.task, self.section["fn"], self.inputs, params, self.outputs(date), runner_reads)
 
 
 def plan(cfg: Config) -> list[Step]:
@@ -127,14 +136,14 @@ def plan(cfg: Config) -> list[Step]:
         file = cfg.pipeline_files.get(pipeline)
         where = Where(f"pipelines.{pipeline}", f" (in {file.relative_to(cfg.root)})" if file else "")
         sections = _step_sections(pipeline_cfg or {}, where)
-        folder = env_dir(cfg) / pipeline
+        folder = f"{env_dir(cfg)}/{pipeline}"
         for name, section in sections.items():
             kind = STEP_KINDS[name]
             inputs = _inputs(kind, sections, section, folder, where / name)
             source = _source_file(section["fn"], where / name / "fn", cfg.root)
             if kind.dated and date is None:
                 date = check_date(cfg.values.get("date"), "date")
-            steps.append(Step(kind, pipeline, section, inputs, folder / name, source, date))
+            steps.append(Step(kind, pipeline, section, inputs, f"{folder}/{name}", source, date))
     return sorted(steps, key=lambda s: (list(STEP_KINDS).index(s.kind.name), s.pipeline))
 
 
@@ -195,7 +204,7 @@ def _step_sections(pipeline_cfg: Any, where: Where) -> dict[str, dict[str, Any]]
     return sections
 
 
-def _inputs(kind: StepKind, sections: dict[str, Any], section: dict[str, Any], folder: Path,
+def _inputs(kind: StepKind, sections: dict[str, Any], section: dict[str, Any], folder: str,
             where: Where) -> dict[str, str]:
     inputs = {}
     for need in kind.needs:
@@ -203,7 +212,7 @@ def _inputs(kind: StepKind, sections: dict[str, Any], section: dict[str, Any], f
             raise ConfigError(f"{where}: {kind.name} needs the outputs of {need}; "
                               f"add a {need} section to this pipeline")
         needed = STEP_KINDS[need]
-        inputs.update({name: str(folder / need / file) for name, file in needed.outputs.items()})
+        inputs.update({name: f"{folder}/{need}/{file}" for name, file in needed.outputs.items()})
     extra = section.get("inputs") or {}
     if not isinstance(extra, dict) or not all(isinstance(p, str) for p in extra.values()):
         raise ConfigError(f"{where / 'inputs'}: must map input names to file paths")
@@ -219,9 +228,14 @@ def _source_file(dotted: str, where: Where, root: Path) -> str:
         choices = ", ".join(sorted(n for n in defined if not n.startswith("_")))
         raise ConfigError(f"{where}: module '{module}' defines no function '{function}'; "
                           f"choose one of: {choices}")
-    source = Path(origin).resolve()
+    return _shown_path(origin, root)
+
+
+@functools.cache
+def _shown_path(origin: str, root: Path) -> str:
+    source, root = Path(origin).resolve(), root.resolve()
     # Inside the project, a relative path keeps doit's state valid when the project folder moves.
-    return str(source.relative_to(root.resolve())) if source.is_relative_to(root.resolve()) else str(source)
+    return str(source.relative_to(root)) if source.is_relative_to(root) else str(source)
 
 
 @functools.cache
@@ -238,101 +252,153 @@ def _module_functions(module: str) -> tuple[str | None, frozenset[str]]:
                                   if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
 
-def _creator(kind: StepKind, steps: list[Step]) -> Callable[[], Iterator[dict[str, Any]]]:
+def _creator(kind: StepKind, steps: list[Step], digests: DigestCache) -> Callable[[], Iterator[dict[str, Any]]]:
     def create() -> Iterator[dict[str, Any]]:
         yield {"basename": kind.name, "name": None, "doc": kind.doc}
         for step in steps:
-            yield dated_task(step) if kind.dated else step_task(step)
+            yield dated_task(step, digests) if kind.dated else step_task(step)
     create.__doc__ = kind.doc
     return create
 
 
 def step_task(step: Step) -> dict[str, Any]:
-    """Return the doit subtask of one step: inputs and code in, outputs out, rerun on config change."""
+    """Return the doit subtask of one step: inputs and code in, outputs out, rerun when a read value changed."""
     call = step.call()
     return {
         "name": step.pipeline,
         "doc": f"{step.kind.name} {step.pipeline} with {step.section['fn']}",
-        "actions": [(run_step, [call])],
+        "actions": [(run_and_record, [call])],
         "file_dep": [*step.inputs.values(), step.source],
         "targets": list(call.outputs.values()),
-        "uptodate": [config_changed(step.section)],
+        "uptodate": [ReadsUnchanged(step).check],
         "clean": True,
+        "meta": {"source": step.source},
     }
 
 
-def dated_task(step: Step) -> dict[str, Any]:
+def run_and_record(call: StepCall, task: Any) -> TaskFailed | None:
+    """Run the step and keep what it read in doit's state (as task values, not also as its result)."""
+    result = run_step(call)
+    if isinstance(result, TaskFailed):
+        return result
+    task.values.update(result)
+    return None
+
+
+class ReadsUnchanged:
+    """doit up-to-date check: every config value the step read last time still has that value."""
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+
+    def __repr__(self) -> str:
+        return "the config values this step read"
+
+    def check(self, task: Any, values: dict[str, Any]) -> bool:
+        """Say whether every value the step read last time is unchanged."""
+        return not self.explain(values)
+
+    def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
+        """Return one line per reason the step's config makes it run."""
+        return config_reasons(self.step, values.get("reads"), self.step.current())
+
+
+def config_reasons(step: Step, reads: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    """Describe each recorded read whose value changed, secrets masked; no record means never run."""
+    if reads is None:
+        return ["no record of a successful run"]
+    prefix = f"pipelines.{step.pipeline}.{step.kind.name}"
+    return [f"config {prefix}.{key}: {_shown(key, old)} -> {_shown(key, new)}"
+            for key, old, new in changes(reads, current)]
+
+
+def _shown(key: str, value: Any) -> str:
+    if value == MISSING:
+        return "(absent)"
+    secret = any(SECRET_KEY.search(part) for part in key.split("."))
+    return json.dumps(masked(value, secret))
+
+
+def dated_task(step: Step, digests: DigestCache) -> dict[str, Any]:
     """Return the subtask of a dated step: one output per date, each date up to date on its own."""
-    dated = DatedStep(step)
+    dated = DatedStep(step, digests)
     return {
         "name": step.pipeline,
         "doc": f"{step.kind.name} {step.pipeline} with {step.section['fn']} for one date",
         "actions": [dated.run],
         "file_dep": [*step.inputs.values(), step.source],
-        "targets": list(step.outputs(dated.default).values()),
-        "uptodate": [dated],
-        "params": [{"name": "date", "long": "date", "type": str, "default": dated.default,
+        "targets": list(step.outputs(step.date).values()),
+        "uptodate": [dated.check],
+        "params": [{"name": "date", "long": "date", "type": str, "default": step.date,
                     "help": "day to forecast, YYYY-MM-DD (default: the config's date, %(default)s)"}],
         "clean": [dated.clean],
+        "meta": {"source": step.source},
     }
 
 
 class DatedStep:
-    """Up-to-date check and action of a dated step; doit's state keeps a signature per date."""
+    """Up-to-date check and action of a dated step: doit's state keeps, per date, what made its output."""
 
-    def __init__(self, step: Step) -> None:
+    def __init__(self, step: Step, digests: DigestCache) -> None:
         self.step = step
-        self.default = step.date
-
-    def signature(self, date: str) -> str:
-        """Digest of what the output for `date` is made from: parameters, date and input files."""
-        files = sorted([*self.step.inputs.values(), self.step.source])
-        contents = {path: _digest(path) for path in files}
-        blob = json.dumps({"params": self.step.section, "date": date, "files": contents}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        self.digests = digests
 
     def __repr__(self) -> str:
-        return "the output for this date, made from the current parameters and inputs"
+        return "the output for this date, from the current config values and inputs"
 
-    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+    def check(self, task: Any, values: dict[str, Any]) -> bool:
         """Say whether the output for the task's date exists and was made from what is there now."""
-        date = task.options.get("date") if task.options else self.default
-        if not DATE.match(str(date)):
-            return False
-        # The date option picks the target: doit's missing-target check then looks at that file.
-        task.targets = list(self.step.outputs(date).values())
-        return values.get("dates", {}).get(date) == self.signature(date)
+        return not self.explain(values, task)
 
-    def run(self, date: str, task: Any) -> dict[str, Any] | Any:
+    def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
+        """Return one line per reason the output for the task's date must be made again."""
+        date = self._date(task)
+        if not DATE.match(str(date)):
+            return [f"--date {date} is not a date"]
+        # The date option picks the target: doit's missing-target check then looks at that file.
+        if task is not None:
+            task.targets = list(self.step.outputs(date).values())
+        made = values.get("dates", {}).get(date)
+        if made is None:
+            return [f"no forecast made for {date} yet"]
+        reasons = config_reasons(self.step, made.get("reads"), self.step.current(date))
+        files = self.files()
+        reasons += [f"input changed since {date} was made: {path}"
+                     for path, digest in sorted(made.get("files", {}).items()) if files.get(path) != digest]
+        return reasons
+
+    def files(self) -> dict[str, str]:
+        """Return the digest of each input file and of the step's code (empty if missing)."""
+        paths = [*self.step.inputs.values(), self.step.source]
+        return {path: self.digests.digest(path) if os.path.exists(path) else "" for path in paths}
+
+    def run(self, date: str, task: Any) -> TaskFailed | None:
         try:
             check_date(date, "--date")
         except ConfigError as error:
             return TaskFailed(f"{self.step.task}: {error}")
-        failed = run_step(self.step.call(date))
-        if failed is not None:
-            return failed
+        result = run_step(self.step.call(date))
+        if isinstance(result, TaskFailed):
+            return result
         previous = Globals.dep_manager.get_values(task.name) if Globals.dep_manager else {}
-        return {"dates": {**previous.get("dates", {}), date: self.signature(date)}}
+        made = {"reads": result["reads"], "files": self.files()}
+        task.values["dates"] = {**previous.get("dates", {}), date: made}
+        return None
 
     def clean(self) -> None:
-        for name, file in self.step.kind.outputs.items():
-            for path in self.step.folder.glob(file.format(date="*")):
+        for file in self.step.kind.outputs.values():
+            for path in Path(self.step.folder).glob(file.format(date="*")):
                 path.unlink()
 
-
-def _digest(path: str) -> str:
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except FileNotFoundError:
-        return ""
+    def _date(self, task: Any) -> str:
+        return task.options.get("date", self.step.date) if task is not None and task.options else self.step.date
 
 
 def _print_config_creator(cfg: Config) -> Callable[[], dict[str, Any]]:
     def task_print_config() -> dict[str, Any]:
         """Print the resolved config as YAML, secrets masked (key=value words override it)."""
         return {
-            "actions": [(_write, [cfg.to_yaml()])],
+            "actions": [(_write_yaml, [cfg])],
             "uptodate": [False],
             "verbosity": 2,
             "meta": {"plain_output": True},
@@ -340,5 +406,5 @@ def _print_config_creator(cfg: Config) -> Callable[[], dict[str, Any]]:
     return task_print_config
 
 
-def _write(text: str) -> None:
-    sys.stdout.write(text)
+def _write_yaml(cfg: Config) -> None:
+    sys.stdout.write(cfg.to_yaml())

@@ -42,14 +42,14 @@ def call(tmp_path: Path, fn: str) -> StepCall:
                     {"out": str(tmp_path / "out" / "result.txt")})
 
 
-def test_success_publishes_the_output(tmp_path: Path, steps_module) -> None:
-    assert run_step(call(tmp_path, "good")) is None
+def test_success_publishes_the_output_and_returns_what_it_read(tmp_path: Path, steps_module) -> None:
+    assert run_step(call(tmp_path, "good")) == {"reads": {"values": {'["value"]': 3}, "keys": {}}}
     assert (tmp_path / "out" / "result.txt").read_text() == "3 from input"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["result.txt"]
 
 
 def test_a_crash_keeps_the_previous_output_and_leaves_no_partial_file(tmp_path: Path, steps_module) -> None:
-    assert run_step(call(tmp_path, "good")) is None
+    assert not isinstance(run_step(call(tmp_path, "good")), TaskFailed)
     with pytest.raises(RuntimeError, match="model blew up"):
         run_step(call(tmp_path, "crash"))
     assert (tmp_path / "out" / "result.txt").read_text() == "3 from input"
@@ -65,7 +65,8 @@ def test_a_step_that_skips_an_output_fails_and_publishes_nothing(tmp_path: Path,
 
 def test_a_step_cannot_change_the_parameters_it_was_handed(tmp_path: Path, steps_module) -> None:
     step = call(tmp_path, "mutating")
-    assert run_step(step) is None
+    with pytest.raises(TypeError):
+        run_step(step)
     assert step.params == {"value": 3}
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import copy_project
 from mlops import tasks
 from mlops.config import ConfigError, compose
-from mlops.runner import run_step
+from mlops.hashing import DigestCache
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_each_step_kind_is_a_group_with_one_subtask_per_pipeline(project: Path) 
 def test_subtask_wiring_of_evaluate(project: Path) -> None:
     cfg = compose(project, ["env=prod"])
     steps = [s for s in tasks.plan(cfg) if s.kind.name == "evaluate"]
-    task = subtasks(tasks._creator(tasks.STEP_KINDS["evaluate"], steps))["pipeline_1"]
+    task = subtasks(tasks._creator(tasks.STEP_KINDS["evaluate"], steps, DigestCache()))["pipeline_1"]
     base = "outputs/prod/pipeline_1"
     assert task["file_dep"][:2] == [f"{base}/prepare/features.csv", f"{base}/train/model.pkl"]
     assert task["file_dep"][2].endswith("mlops/pipelines/demand.py")
@@ -42,19 +42,28 @@ def test_subtask_wiring_of_evaluate(project: Path) -> None:
     assert call.inputs == {"features": f"{base}/prepare/features.csv", "model": f"{base}/train/model.pkl"}
 
 
-def test_config_check_covers_the_steps_own_section_only(project: Path) -> None:
-    def train_check(*overrides: str) -> dict:
-        steps = [s for s in tasks.plan(compose(project, list(overrides))) if s.task == "train:pipeline_1"]
-        return tasks.step_task(steps[0])["uptodate"][0].config
+def test_config_check_compares_only_what_the_step_read(project: Path) -> None:
+    read = {"reads": {"values": {'["fn"]': "mlops.pipelines.demand.train_linear", '["alpha"]': 1.0},
+                      "keys": {}}}
 
-    assert train_check() == {"fn": "mlops.pipelines.demand.train_linear", "alpha": 1.0}
-    assert train_check("pipelines.pipeline_2.train.max_iter=3", "gcp.project=other") == train_check()
-    assert train_check("pipelines.pipeline_1.train.alpha=2") != train_check()
+    def reasons(*overrides: str) -> list[str]:
+        steps = [s for s in tasks.plan(compose(project, list(overrides))) if s.task == "train:pipeline_1"]
+        return tasks.ReadsUnchanged(steps[0]).explain(read)
+
+    assert reasons() == []
+    assert reasons("pipelines.pipeline_2.train.max_iter=3", "gcp.project=other",
+                   "+pipelines.pipeline_1.train.unread=1") == []
+    assert reasons("pipelines.pipeline_1.train.alpha=2") == [
+        "config pipelines.pipeline_1.train.alpha: 1.0 -> 2"]
+    assert reasons("pipelines.pipeline_1.train.fn=mlops.pipelines.demand.train_boosted_trees") == [
+        'config pipelines.pipeline_1.train.fn: "mlops.pipelines.demand.train_linear" -> '
+        '"mlops.pipelines.demand.train_boosted_trees"']
+    assert tasks.ReadsUnchanged(tasks.plan(compose(project))[0]).explain({}) == ["no record of a successful run"]
 
 
 def test_dated_step_targets_the_configured_date_and_offers_a_date_option(project: Path) -> None:
     steps = [s for s in tasks.plan(compose(project, ["date=2026-11-26"])) if s.kind.dated]
-    task = tasks.dated_task(steps[0])
+    task = tasks.dated_task(steps[0], DigestCache())
     assert task["targets"] == ["outputs/dev/pipeline_1/predict/forecast_2026-11-26.csv"]
     assert task["params"][0]["name"] == "date" and task["params"][0]["default"] == "2026-11-26"
 
@@ -104,4 +113,4 @@ def test_extra_inputs_become_file_dependencies(project: Path) -> None:
     prepare = tasks.step_task(next(s for s in steps if s.task == "prepare:pipeline_1"))
     assert "calendar.csv" in prepare["file_dep"]
     assert prepare["actions"][0][1][0].inputs == {"holidays": "calendar.csv"}
-    assert run_step is prepare["actions"][0][0]
+    assert prepare["actions"][0][0] is tasks.run_and_record

@@ -1,0 +1,131 @@
+"""Cache of resolved configs, valid while conf/, pyproject.toml, the overrides and the env values it read stay the same.
+
+Composing with Hydra costs seconds at a thousand pipelines; checking this cache costs a stat
+per config file. Values read from environment variables never reach the disk: they are
+swapped for placeholders when stored and put back, after checking a salted hash, when loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from mlops.config import CONF_DIR, Config
+
+FORMAT = 1
+FOLDER = ".mlops/cache"
+KEEP = 32
+PYPROJECT = "pyproject.toml"
+# Resolvers whose results depend only on what the cache key covers (files, overrides, env values).
+PURE_RESOLVERS = frozenset({"oc.env", "pyproject", "hydra", "oc.select", "oc.dict.keys",
+                            "oc.dict.values", "oc.decode", "oc.create", "oc.deprecated"})
+TOKEN = re.compile("\x00env:([^\x00]+)\x00")
+
+
+class ConfigCache:
+    """The config cache of one project, one file per list of overrides."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.folder = root / FOLDER
+
+    def load(self, overrides: Sequence[str]) -> Config | None:
+        """Return the cached config for `overrides`, or None if there is none or it is stale."""
+        try:
+            entry = json.loads(self._file(overrides).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        if entry.get("format") != FORMAT or entry.get("overrides") != list(overrides):
+            return None
+        names = entry["env_names"]
+        if entry["files"] != self.fingerprint() or entry["env_hash"] != _env_hash(entry["salt"], names):
+            return None
+        values = _swap(entry["values"], TOKEN, lambda match: os.environ[match.group(1)])
+        files = {name: self.root / path for name, path in entry["pipeline_files"].items()}
+        return Config(values, entry["env"], self.root, files, frozenset(names), frozenset(entry["resolvers"]),
+                      tuple(overrides), cached=True)
+
+    def store(self, overrides: Sequence[str], cfg: Config) -> None:
+        """Save `cfg` for `overrides`, unless it used a resolver whose result the cache cannot vouch for."""
+        if not cfg.resolvers <= PURE_RESOLVERS:
+            return
+        names = sorted(cfg.env_names)
+        salt = secrets.token_hex(16)
+        read = {os.environ[name]: name for name in names if os.environ.get(name)}
+        pattern = re.compile("|".join(re.escape(v) for v in sorted(read, key=len, reverse=True)) or r"(?!)")
+        entry = {
+            "format": FORMAT,
+            "overrides": list(overrides),
+            "files": self.fingerprint(),
+            "env_names": names,
+            "salt": salt,
+            "env_hash": _env_hash(salt, names),
+            "env": cfg.env,
+            "resolvers": sorted(cfg.resolvers),
+            "pipeline_files": {name: str(path.relative_to(self.root)) for name, path in cfg.pipeline_files.items()},
+            "values": _swap(cfg.values, pattern, lambda match: f"\x00env:{read[match.group(0)]}\x00"),
+        }
+        try:
+            text = json.dumps(entry)
+        except (TypeError, ValueError):
+            return  # a value JSON cannot hold (bytes): compose every time instead
+        if json.loads(text)["values"] != entry["values"]:
+            return  # keys JSON would turn into strings (1: a): compose every time instead
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(prefix=".entry-", dir=self.folder)
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(staging, self._file(overrides))
+        self._prune()
+
+    def fingerprint(self) -> dict[str, list[int]]:
+        """Return (mtime_ns, size, inode) of every file the config is made from, by path."""
+        stats = {}
+        for top, _, names in os.walk(self.root / CONF_DIR):
+            for name in names:
+                path = os.path.join(top, name)
+                stats[os.path.relpath(path, self.root)] = _stat(path)
+        stats[PYPROJECT] = _stat(self.root / PYPROJECT)
+        for module in ("mlops.compose", "mlops.resolvers", "hydra", "omegaconf"):
+            stats[f"<{module}>"] = _stat(importlib.util.find_spec(module).origin)
+        return stats
+
+    def _file(self, overrides: Sequence[str]) -> Path:
+        key = hashlib.sha256(json.dumps(list(overrides)).encode()).hexdigest()[:24]
+        return self.folder / f"{key}.json"
+
+    def _prune(self) -> None:
+        entries = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for stale in entries[KEEP:]:
+            stale.unlink(missing_ok=True)
+
+
+def _stat(path: str | os.PathLike[str]) -> list[int]:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return []
+    return [info.st_mtime_ns, info.st_size, info.st_ino]
+
+
+def _env_hash(salt: str, names: list[str]) -> str:
+    values = {name: os.environ.get(name) for name in names}
+    return hashlib.sha256((salt + json.dumps(values, sort_keys=True)).encode()).hexdigest()
+
+
+def _swap(value: Any, pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str]) -> Any:
+    """Return `value` with `pattern` replaced in every string, dict keys included, in one pass each."""
+    if isinstance(value, str):
+        return pattern.sub(replace, value)
+    if isinstance(value, dict):
+        return {_swap(k, pattern, replace): _swap(v, pattern, replace) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_swap(v, pattern, replace) for v in value]
+    return value

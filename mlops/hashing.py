@@ -1,0 +1,92 @@
+"""File content digests, each content hashed once: a cache keyed by stat, kept between runs."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import xxhash
+from doit.dependency import FileChangedChecker
+
+CHUNK = 1 << 20
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """Return the xxh3-128 digest of a file's content, read in 1 MiB chunks."""
+    hasher = xxhash.xxh3_128()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+class DigestCache:
+    """Digests by path, valid while the file's (mtime, size, inode) stay the same; saved at exit."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.entries: dict[str, list[Any]] | None = None
+        self.hashed = 0  # files read in this process; nothing to save while it is 0
+
+    def digest(self, path: str, stat: os.stat_result | None = None) -> str:
+        """Return the digest of `path`, reading the file only if its stat changed since last time."""
+        stat = stat or os.stat(path)
+        key = [stat.st_mtime_ns, stat.st_size, stat.st_ino]
+        entries = self._entries()
+        cached = entries.get(path)
+        if cached is not None and cached[:3] == key:
+            return cached[3]
+        digest = file_digest(path)
+        self.hashed += 1
+        entries[path] = [*key, digest]
+        return digest
+
+    def save(self) -> None:
+        """Write the cache atomically; losing it only costs hashing again."""
+        if self.path is None or not self.hashed:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, staging = tempfile.mkstemp(prefix=".digests-", dir=self.path.parent)
+        with os.fdopen(handle, "w") as out:
+            json.dump(self.entries, out)
+        os.replace(staging, self.path)
+
+    def _entries(self) -> dict[str, list[Any]]:
+        if self.entries is None:
+            self.entries = {}
+            if self.path is not None:
+                try:
+                    self.entries = json.loads(self.path.read_text())
+                except (FileNotFoundError, ValueError):
+                    pass
+                atexit.register(self.save)
+        return self.entries
+
+
+class DigestChecker(FileChangedChecker):
+    """doit file checker on (mtime_ns, size, xxh3 digest): a touched, unchanged file is hashed once."""
+
+    cache = DigestCache()
+
+    def check_modified(self, file_path: str, file_stat: os.stat_result, state: Any) -> bool:
+        mtime_ns, size, digest = state
+        if file_stat.st_mtime_ns == mtime_ns and file_stat.st_size == size:
+            return False
+        if file_stat.st_size != size:
+            return True
+        return self.cache.digest(file_path, file_stat) != digest
+
+    def get_state(self, dep: str, current_state: Any) -> tuple[int, int, str] | None:
+        stat = os.stat(dep)
+        if current_state and list(current_state[:2]) == [stat.st_mtime_ns, stat.st_size]:
+            return None
+        return stat.st_mtime_ns, stat.st_size, self.cache.digest(dep, stat)
+
+
+def checker_for(cache: DigestCache) -> type[DigestChecker]:
+    """Return a DigestChecker class bound to `cache` (doit instantiates the class itself)."""
+    return type("DigestChecker", (DigestChecker,), {"cache": cache})

@@ -1,0 +1,78 @@
+"""`doit why [TASK ...]`: one line per reason each task will run (a doit command plugin)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from doit.cmd_base import DoitCmdBase
+
+
+class Why(DoitCmdBase):
+    """doit command: say why tasks will run, one line per reason."""
+
+    name = "why"
+    doc_purpose = "say why tasks will run, one line per reason"
+    doc_usage = "[TASK ...]"
+    doc_description = ("With no task: every default task. A group (train) means all its subtasks.\n"
+                       "Prints nothing for a task that is up to date, unless it was named.")
+    cmd_options = ()
+
+    def _execute(self, pos_args: list[str] | None = None) -> int:
+        tasks = {task.name: task for task in self.task_list}
+        named = set(pos_args or [])
+        will_run: dict[str, str] = {}  # target path -> the task that will make it again
+        for task in self._selected(tasks, pos_args or self.sel_tasks or []):
+            reasons = list(self._reasons(task, tasks))
+            if not reasons:
+                upstream = sorted({will_run[dep] for dep in task.file_dep if dep in will_run})
+                reasons = [f"upstream {name} will run first; this runs if its output changes" for name in upstream]
+            if reasons:
+                will_run.update({target: task.name for target in task.targets})
+            elif task.name in named:
+                reasons = ["up to date"]
+            for reason in reasons:
+                self.outstream.write(f"{task.name}: {reason}\n")
+        return 0
+
+    def _selected(self, tasks: dict[str, Any], names: list[str]) -> list[Any]:
+        chosen: list[str] = []
+        for name in names:
+            if name not in tasks:
+                raise self._invalid(name)
+            group = [sub for sub in tasks[name].task_dep if tasks[sub].subtask_of == name]
+            chosen += group or [name]
+        # Upstream tasks first, so "upstream ... will run" can be said of what follows.
+        order = list(tasks)
+        return [tasks[name] for name in sorted(dict.fromkeys(chosen), key=order.index)]
+
+    def _reasons(self, task: Any, tasks: dict[str, Any]) -> Iterator[str]:
+        status = self.dep_manager.get_status(task, tasks, get_log=True)
+        if status.status == "up-to-date":
+            return
+        if status.status == "error":
+            yield status.get_error_message()
+        reasons = status.reasons
+        for check, _, _ in reasons.get("uptodate_false", []):
+            explain = getattr(getattr(check, "__self__", None), "explain", None)
+            if explain is None:
+                yield f"up-to-date check is false: {check}"
+            else:
+                yield from explain(self.dep_manager.get_values(task.name), task)
+        if reasons.get("has_no_dependencies"):
+            yield "always runs (it has no dependencies)"
+        for target in reasons.get("missing_target", []):
+            yield f"missing output: {target}"
+        if reasons.get("checker_changed"):
+            yield "file checker changed: {} -> {}".format(*reasons["checker_changed"])
+        for dep in reasons.get("added_file_dep", []):
+            yield f"new input: {dep}"
+        for dep in reasons.get("removed_file_dep", []):
+            yield f"input no longer used: {dep}"
+        source = (task.meta or {}).get("source")
+        for dep in reasons.get("changed_file_dep", []):
+            yield f"code changed: {dep}" if dep == source else f"input changed: {dep}"
+
+    def _invalid(self, name: str) -> Exception:
+        from doit.exceptions import InvalidCommand
+
+        return InvalidCommand(f"'{name}' is not a task; `doit list --all` shows them")

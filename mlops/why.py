@@ -41,9 +41,7 @@ class Why(DoitCmdBase):
                 raise self._invalid(name)
             group = [sub for sub in tasks[name].task_dep if tasks[sub].subtask_of == name]
             chosen += group or [name]
-        # Upstream tasks first, so "upstream ... will run" can be said of what follows.
-        order = list(tasks)
-        return [tasks[name] for name in sorted(dict.fromkeys(chosen), key=order.index)]
+        return _upstream_first([tasks[name] for name in dict.fromkeys(chosen)])
 
     def _reasons(self, task: Any, tasks: dict[str, Any]) -> Iterator[str]:
         status = self.dep_manager.get_status(task, tasks, get_log=True)
@@ -76,3 +74,21 @@ class Why(DoitCmdBase):
         from doit.exceptions import InvalidCommand
 
         return InvalidCommand(f"'{name}' is not a task; `doit list --all` shows them")
+
+
+def _upstream_first(selected: list[Any]) -> list[Any]:
+    """Order tasks so each comes after the selected tasks whose targets it depends on."""
+    maker = {target: task for task in selected for target in task.targets}
+    ordered: dict[str, Any] = {}
+
+    def visit(task: Any, path: tuple[str, ...] = ()) -> None:
+        if task.name in ordered or task.name in path:
+            return
+        for dep in sorted(task.file_dep):
+            if dep in maker:
+                visit(maker[dep], (*path, task.name))
+        ordered[task.name] = task
+
+    for task in selected:
+        visit(task)
+    return list(ordered.values())

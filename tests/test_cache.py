@@ -1,0 +1,91 @@
+"""The resolved-config cache: a hit equals a fresh compose; any change that matters is a miss."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import copy_project
+from mlops.cache import ConfigCache
+from mlops.config import compose
+
+OVERRIDES = ["env=sandbox", "pipelines.pipeline_1.train.alpha=0.3"]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = copy_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("USER", "ada")
+    monkeypatch.setenv("MLOPS_TRACKING_TOKEN", "SENTINEL-1234")
+    return root
+
+
+def stored(root: Path, overrides: list[str] = OVERRIDES) -> ConfigCache:
+    cache = ConfigCache(root)
+    cache.store(overrides, compose(root, overrides))
+    return cache
+
+
+def test_a_hit_equals_a_fresh_compose(project: Path) -> None:
+    hit = stored(project).load(OVERRIDES)
+    fresh = compose(project, OVERRIDES)
+    assert hit is not None and hit.cached and not fresh.cached
+    assert hit.values == fresh.values and hit.env == "sandbox"
+    assert hit.pipeline_files == fresh.pipeline_files
+    assert hit.values["tracking"]["token"] == "SENTINEL-1234"
+
+
+def test_env_values_never_reach_the_disk(project: Path) -> None:
+    stored(project)
+    for path in (project / ".mlops").rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert "SENTINEL-1234" not in text and "ada" not in text, path
+
+
+@pytest.mark.parametrize("change", [
+    lambda root: (root / "conf" / "pipelines" / "pipeline_1.yaml").write_text(
+        (root / "conf" / "pipelines" / "pipeline_1.yaml").read_text().replace("alpha: 1.0", "alpha: 2.0")),
+    lambda root: (root / "conf" / "pipelines" / "pipeline_3.yaml").write_text("param: 1\n"),
+    lambda root: (root / "conf" / "pipelines" / "pipeline_2.yaml").unlink(),
+    lambda root: (root / "conf" / "env" / "sandbox.yaml").write_text("# @package _global_\nenv: sbx\n"),
+    lambda root: (root / "pyproject.toml").write_text(
+        (root / "pyproject.toml").read_text().replace('version = "0.1.0"', 'version = "0.2.0"')),
+    lambda root: os.environ.__setitem__("MLOPS_TRACKING_TOKEN", "other"),
+    lambda root: os.environ.__setitem__("USER", "bob"),
+], ids=["edit-pipeline", "add-pipeline", "remove-pipeline", "edit-env-patch", "pyproject", "env-secret", "env-user"])
+def test_any_change_the_config_depends_on_is_a_miss(project: Path, change) -> None:
+    cache = stored(project)
+    assert cache.load(OVERRIDES) is not None
+    change(project)
+    assert cache.load(OVERRIDES) is None
+
+
+def test_other_overrides_have_their_own_entry(project: Path) -> None:
+    cache = stored(project)
+    assert cache.load(["env=sandbox"]) is None
+    assert cache.load(list(reversed(OVERRIDES))) is None
+    stored(project, ["env=prod"])
+    assert cache.load(OVERRIDES).env == "sandbox" and cache.load(["env=prod"]).env == "prod"
+
+
+def test_unset_env_variable_counts_as_a_value(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("USER")
+    cache = stored(project)
+    assert cache.load(OVERRIDES).values["user"] == "runner"
+    monkeypatch.setenv("USER", "ada")
+    assert cache.load(OVERRIDES) is None
+
+
+def test_a_config_using_an_unknown_resolver_is_never_cached(project: Path) -> None:
+    calls = []
+    OmegaConf.register_new_resolver("mlops_test_counter", lambda: calls.append(1) or len(calls), replace=True)
+    config = project / "conf" / "config.yaml"
+    config.write_text(config.read_text() + "run_number: ${mlops_test_counter:}\n")
+    cache = stored(project)
+    assert cache.load(OVERRIDES) is None
+    assert not (project / ".mlops" / "cache").exists() or not list((project / ".mlops" / "cache").iterdir())

@@ -1,0 +1,167 @@
+"""Precise re-runs, end to end: a step reruns when, and only when, something it used changed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_project, run_doit, task_marks
+
+STEPS_MODULE = '''\
+"""Tiny steps for tests: each output is derived from its inputs and the parameters it reads."""
+
+
+def prepare(inputs, params, outputs):
+    outputs["features"].write_text(inputs["raw"].read_text().upper() + f"x{params['scale']}")
+
+
+def train(inputs, params, outputs):
+    outputs["model"].write_text(f"{inputs['features'].read_text()}|alpha={params['alpha']}|{len(params.get('api_token', ''))}")
+
+
+def evaluate(inputs, params, outputs):
+    outputs["metrics"].write_text(str(len(inputs["model"].read_text())))
+
+
+def predict(inputs, params, outputs):
+    outputs["forecast"].write_text(f"{params['date']}:{inputs['model'].read_text()}")
+'''
+
+PIPELINE = '''\
+# a tiny pipeline
+prepare:
+  fn: tiny_steps.prepare
+  inputs:
+    raw: data/{name}.txt
+  scale: 2
+train:
+  fn: tiny_steps.train
+  alpha: 0.5
+  api_token: ${{oc.env:MLOPS_TEST_TOKEN,""}}
+  unused: 1
+evaluate:
+  fn: tiny_steps.evaluate
+predict:
+  fn: tiny_steps.predict
+'''
+
+TASKS = {f"{step}:{name}" for step in ("prepare", "train", "evaluate", "predict") for name in ("a", "b")}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = copy_project(tmp_path / "project")
+    shutil.rmtree(root / "conf" / "pipelines")
+    (root / "conf" / "pipelines").mkdir()
+    (root / "data").mkdir()
+    (root / "tiny_steps.py").write_text(STEPS_MODULE)
+    for name in ("a", "b"):
+        (root / "conf" / "pipelines" / f"{name}.yaml").write_text(PIPELINE.format(name=name))
+        (root / "data" / f"{name}.txt").write_text(f"raw {name}\n")
+    first = run_doit(root)
+    assert first.returncode == 0, first.stderr
+    assert ran(first) == TASKS
+    return root
+
+
+def ran(result) -> set[str]:
+    return {name for name, mark in task_marks(result.stdout).items() if mark == "."}
+
+
+def doit(project: Path, *args: str, **env: str) -> set[str]:
+    result = run_doit(project, *args, env=env)
+    assert result.returncode == 0, result.stderr
+    return ran(result)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_unrelated_changes_rerun_nothing(project: Path) -> None:
+    assert doit(project, "+new_top_key=1") == set()
+    assert doit(project, "pipelines.a.train.unused=2") == set()          # in the section, never read
+    assert doit(project, "+pipelines.a.evaluate.note=x") == set()        # evaluate reads no parameter
+    assert doit(project, "gcp.project=elsewhere", "data.days=5") == set()  # not interpolated here
+
+
+def test_a_read_value_reruns_that_step_and_what_its_output_changes(project: Path) -> None:
+    assert doit(project, "pipelines.a.train.alpha=0.7") == {"train:a", "evaluate:a", "predict:a"}
+    assert doit(project, "pipelines.a.prepare.scale=3") == {"prepare:a", "train:a", "evaluate:a", "predict:a"}
+    assert doit(project) == {"prepare:a", "train:a", "evaluate:a", "predict:a"}
+
+
+def test_yaml_formatting_and_key_order_do_not_matter(project: Path) -> None:
+    (project / "conf" / "pipelines" / "a.yaml").write_text(
+        "predict: {fn: tiny_steps.predict}\n"
+        "evaluate: {fn: tiny_steps.evaluate}\n"
+        "train: {unused: 1, api_token: '${oc.env:MLOPS_TEST_TOKEN,\"\"}', alpha: 5.0e-1, fn: tiny_steps.train}\n"
+        "prepare:\n  scale: 2\n  inputs: {raw: data/a.txt}\n  fn: tiny_steps.prepare  # reordered\n")
+    assert doit(project) == set()
+
+
+def test_touched_inputs_rerun_nothing_and_changed_inputs_rerun_their_pipeline(project: Path) -> None:
+    raw = project / "data" / "a.txt"
+    stat = raw.stat()
+    os.utime(raw, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000_000))
+    assert doit(project) == set()
+    assert doit(project) == set()
+    raw.write_text("raw z\n")
+    assert doit(project) == {"prepare:a", "train:a", "evaluate:a", "predict:a"}
+
+
+def test_step_code_change_reruns_the_steps_it_implements(project: Path) -> None:
+    edit(project / "tiny_steps.py", 'f"x{params', 'f"y{params')
+    why = run_doit(project, "why", "prepare:a")
+    assert why.stdout == "prepare:a: code changed: tiny_steps.py\n"
+    assert doit(project) == TASKS
+
+
+def test_missing_output_reruns_the_step(project: Path) -> None:
+    (project / "outputs" / "dev" / "b" / "evaluate" / "metrics.json").unlink()
+    assert run_doit(project, "why").stdout == "evaluate:b: missing output: outputs/dev/b/evaluate/metrics.json\n"
+    assert doit(project) == {"evaluate:b"}
+
+
+def test_why_names_the_changed_key_with_old_and_new_values(project: Path) -> None:
+    result = run_doit(project, "why", "pipelines.a.train.alpha=0.7", "pipelines.b.prepare.scale=4")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "prepare:b: config pipelines.b.prepare.scale: 2 -> 4",
+        "train:a: config pipelines.a.train.alpha: 0.5 -> 0.7",
+        "train:b: upstream prepare:b will run first; this runs if its output changes",
+        "evaluate:a: upstream train:a will run first; this runs if its output changes",
+        "evaluate:b: upstream prepare:b will run first; this runs if its output changes",
+        "evaluate:b: upstream train:b will run first; this runs if its output changes",
+        "predict:a: upstream train:a will run first; this runs if its output changes",
+        "predict:b: upstream train:b will run first; this runs if its output changes",
+    ]
+    assert run_doit(project, "why", "train:a").stdout == "train:a: up to date\n"
+
+
+def test_why_masks_secret_values(project: Path) -> None:
+    result = run_doit(project, "why", "train", env={"MLOPS_TEST_TOKEN": "SENTINEL-1234"})
+    assert result.stdout.splitlines() == [
+        'train:a: config pipelines.a.train.api_token: "" -> "********"',
+        'train:b: config pipelines.b.train.api_token: "" -> "********"',
+    ]
+    assert "SENTINEL" not in result.stdout + result.stderr
+
+
+def test_list_status_agrees(project: Path) -> None:
+    status = run_doit(project, "list", "--all", "--status", "pipelines.a.train.alpha=1")
+    marks = dict(line.split()[:2][::-1] for line in status.stdout.splitlines())
+    assert marks["train:a"] == "R" and marks["train:b"] == "U" and marks["prepare:a"] == "U"
+
+
+def test_each_date_keeps_the_values_it_was_made_with(project: Path) -> None:
+    assert doit(project, "predict:a", "date=2026-02-01") == {"predict:a"}
+    assert doit(project, "predict:a", "pipelines.a.train.unused=7", "date=2026-02-01") == set()
+    assert doit(project, "predict:a", "pipelines.a.train.alpha=0.9") == {"train:a", "predict:a"}
+    why = run_doit(project, "why", "predict:a", "pipelines.a.train.alpha=0.9", "date=2026-02-01").stdout
+    assert why == "predict:a: input changed since 2026-02-01 was made: outputs/dev/a/train/model.pkl\n"

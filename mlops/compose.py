@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import yaml
+from yaml.cyaml import CParser
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
@@ -15,6 +16,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf._utils import get_yaml_loader
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from mlops import resolvers
@@ -36,16 +38,19 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Config:
     with resolvers.tracking_env() as env_names:
         cfg, env = _compose_base(conf_dir, hydras)
         files = pipeline_files(conf_dir / PIPELINES)
-        _attach_pipelines(cfg, {name: load_yaml(path, root) for name, path in files.items()})
+        texts = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+        _attach_pipelines(cfg, {name: load_yaml(texts[name], files[name], root) for name in files})
         _apply_overrides(cfg, ours)
         values = _resolve(cfg, files, root)
-    used = {name for text in [*overrides, *_texts(conf_dir)] for name in RESOLVER_USE.findall(text)}
+    sources = [*overrides, *texts.values(), *_base_texts(conf_dir)]
+    used = {name for text in sources for name in RESOLVER_USE.findall(text)}
     return Config(values, env, root, files, frozenset(env_names), frozenset(used), tuple(overrides))
 
 
-def _texts(conf_dir: Path) -> Iterator[str]:
+def _base_texts(conf_dir: Path) -> Iterator[str]:
     for path in conf_dir.rglob("*.y*ml"):
-        yield path.read_text(errors="replace")
+        if path.parent != conf_dir / PIPELINES:
+            yield path.read_text(errors="replace")
 
 
 def parse_overrides(overrides: Sequence[str]) -> list[Override]:
@@ -80,16 +85,25 @@ def pipeline_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def load_yaml(path: Path, root: Path) -> DictConfig:
-    """Load one YAML mapping with OmegaConf, naming file and line when it cannot be parsed."""
+class _FastLoader(CParser, get_yaml_loader()):  # type: ignore[misc]
+    """OmegaConf's YAML dialect (no timestamps, 1e3 floats, no duplicate keys) on libyaml's C parser."""
+
+    def __init__(self, stream: str) -> None:
+        CParser.__init__(self, stream)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+
+def load_yaml(text: str, path: Path, root: Path) -> dict[str, Any]:
+    """Parse one pipeline file's YAML mapping, naming file and line when it cannot be parsed."""
     shown = path.relative_to(root) if path.is_relative_to(root) else path
     try:
-        node = OmegaConf.load(path)
+        node = yaml.load(text, Loader=_FastLoader)
     except yaml.YAMLError as error:
         raise ConfigError(_yaml_error(shown, error)) from None
-    if not isinstance(node, DictConfig):
+    if node is not None and not isinstance(node, dict):
         raise ConfigError(f"{shown}: must hold a mapping of step names to parameters, not a list")
-    return node
+    return node or {}
 
 
 def _is_pipeline_key(key: str) -> bool:
@@ -116,7 +130,7 @@ def _compose_base(conf_dir: Path, overrides: list[str]) -> tuple[DictConfig, str
     return cfg, env
 
 
-def _attach_pipelines(cfg: DictConfig, pipelines: dict[str, DictConfig]) -> None:
+def _attach_pipelines(cfg: DictConfig, pipelines: dict[str, dict[str, Any]]) -> None:
     with open_dict(cfg):
         base = cfg.get(PIPELINES)
         cfg[PIPELINES] = OmegaConf.merge(base, pipelines) if base is not None else pipelines

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -26,6 +27,7 @@ from mlops.tracking import MISSING, changes
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 STATE_FILE = ".doit-state.json"
 DIGESTS_FILE = ".digests.json"
+STATE_BACKEND = "mlops"
 RUNNER_KEYS = ("fn", "inputs")  # keys the runner reads for the step; the rest are its parameters
 
 
@@ -87,10 +89,20 @@ def doit_config(cfg: Config, digests: DigestCache) -> dict[str, Any]:
     return {
         "default_tasks": list(STEP_KINDS),
         "dep_file": str(state),
-        "backend": "json",
+        "backend": state_backend(cfg.root),
         "check_file_uptodate": checker_for(digests),
         "reporter": Reporter,
     }
+
+
+def state_backend(root: Path) -> str:
+    """Return our state backend if the project's pyproject.toml registers it with doit, else doit's json."""
+    try:
+        with open(root / "pyproject.toml", "rb") as handle:
+            plugins = tomllib.load(handle).get("tool", {}).get("doit", {}).get("plugins", {})
+    except (FileNotFoundError, tomllib.TOMLDecodeError):
+        return "json"
+    return STATE_BACKEND if plugins.get("backend", {}).get(STATE_BACKEND) == "mlops.state:StateDB" else "json"
 
 
 def env_dir(cfg: Config) -> Path:
@@ -132,11 +144,11 @@ def plan(cfg: Config) -> list[Step]:
     """Plan every pipeline's steps from the config, checking each section before anything runs."""
     steps = []
     date = None
+    base = env_dir(cfg)
     for pipeline, pipeline_cfg in cfg.pipelines.items():
-        file = cfg.pipeline_files.get(pipeline)
-        where = Where(f"pipelines.{pipeline}", f" (in {file.relative_to(cfg.root)})" if file else "")
+        where = Where(f"pipelines.{pipeline}", cfg.pipeline_files.get(pipeline), cfg.root)
         sections = _step_sections(pipeline_cfg or {}, where)
-        folder = f"{env_dir(cfg)}/{pipeline}"
+        folder = f"{base}/{pipeline}"
         for name, section in sections.items():
             kind = STEP_KINDS[name]
             inputs = _inputs(kind, sections, section, folder, where / name)
@@ -144,7 +156,8 @@ def plan(cfg: Config) -> list[Step]:
             if kind.dated and date is None:
                 date = check_date(cfg.values.get("date"), "date")
             steps.append(Step(kind, pipeline, section, inputs, f"{folder}/{name}", source, date))
-    return sorted(steps, key=lambda s: (list(STEP_KINDS).index(s.kind.name), s.pipeline))
+    order = {name: index for index, name in enumerate(STEP_KINDS)}
+    return sorted(steps, key=lambda s: (order[s.kind.name], s.pipeline))
 
 
 def check_task_names(words: list[str], steps: list[Step]) -> None:
@@ -175,13 +188,16 @@ class Where:
     """A config key and the file it comes from, for error messages."""
 
     key: str
-    file: str = ""
+    file: Path | None = None
+    root: Path | None = None
 
     def __truediv__(self, part: str) -> "Where":
-        return Where(f"{self.key}.{part}", self.file)
+        return Where(f"{self.key}.{part}", self.file, self.root)
 
     def __str__(self) -> str:
-        return f"{self.key}{self.file}"
+        if self.file is None or self.root is None:
+            return self.key
+        return f"{self.key} (in {self.file.relative_to(self.root)})"
 
 
 def _step_sections(pipeline_cfg: Any, where: Where) -> dict[str, dict[str, Any]]:

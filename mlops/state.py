@@ -1,0 +1,137 @@
+"""doit's state store: a JSON snapshot plus a journal with one line per finished task.
+
+doit's own backends write their file when the process exits, so a killed run forgets every
+step it finished, and two runs in one folder overwrite each other. Here each task's record
+is appended to the journal as one line as soon as doit saves it (it survives the process
+being killed; a torn last line is ignored), and at exit the journal is folded into the
+snapshot under a file lock, from what is on disk, so a concurrent run's records are kept.
+The snapshot is read only when a task's state is first needed (`doit list` never needs it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+LAST_OF_A_SAVE = "deps:"  # doit's save_success sets this key last for each task
+
+
+class StateDB:
+    """A doit backend (`[tool.doit.plugins.backend]`): snapshot + journal, loaded lazily."""
+
+    desc = "JSON snapshot plus a per-task journal, safe against kills and concurrent runs"
+
+    def __init__(self, name: str, codec: Any, **_: Any) -> None:
+        self.name = name
+        self.codec = codec
+        self.journal = f"{name}.journal"
+        self._data: dict[str, dict[str, Any]] | None = None
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._wrote = False
+
+    @property
+    def _db(self) -> dict[str, dict[str, Any]]:
+        if self._data is None:
+            self._data = read_state(self.name, self.journal)
+        return self._data
+
+    def get(self, task_id: str, dependency: str) -> Any:
+        return self._db.get(task_id, {}).get(dependency)
+
+    def in_(self, task_id: str) -> bool:
+        return task_id in self._db
+
+    def set(self, task_id: str, dependency: str, value: Any) -> None:
+        record = self._db.setdefault(task_id, {})
+        if _stored(record.get(dependency)) != _stored(value):  # unchanged records cost no write
+            record[dependency] = value
+            self._pending.setdefault(task_id, {})[dependency] = value
+        if dependency == LAST_OF_A_SAVE and task_id in self._pending:
+            self._append({"set": task_id, "values": self._pending.pop(task_id)})
+
+    def remove(self, task_id: str) -> None:
+        self._db.pop(task_id, None)
+        self._pending.pop(task_id, None)
+        self._append({"remove": task_id})
+
+    def remove_all(self) -> None:
+        self._data = {}
+        self._pending.clear()
+        self._append({"remove_all": True})
+
+    def dump(self) -> None:
+        """Fold the journal into the snapshot, from what is on disk; nothing to do if nothing changed."""
+        for task_id in list(self._pending):  # a save that never reached its last key
+            self._append({"set": task_id, "values": self._pending.pop(task_id)})
+        if not self._wrote:
+            return
+        with self._locked():
+            state = read_state(self.name, self.journal)
+            write_atomically(self.name, self.codec.encode(state))
+            with open(self.journal, "w"):
+                pass
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, separators=(",", ":")) + "\n"
+        with self._locked(), open(self.journal, "a") as journal:
+            journal.write(line)
+        self._wrote = True
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(f"{self.name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _stored(value: Any) -> Any:
+    # Compare as the file holds it: doit hands in tuples that come back as lists.
+    return json.loads(json.dumps(value)) if isinstance(value, tuple) else value
+
+
+def read_state(snapshot: str, journal: str) -> dict[str, dict[str, Any]]:
+    """Return the snapshot with the journal replayed on top; unreadable parts count as absent."""
+    try:
+        with open(snapshot) as handle:
+            state = json.load(handle)
+    except (FileNotFoundError, ValueError):
+        state = {}
+    try:
+        with open(journal) as handle:
+            lines = handle.readlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # torn by a kill mid-write: that task simply has no new record
+        if "set" in entry:
+            state.setdefault(entry["set"], {}).update(entry["values"])
+        elif "remove" in entry:
+            state.pop(entry["remove"], None)
+        elif entry.get("remove_all"):
+            state = {}
+    return state
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename, so readers see old or new."""
+    folder = os.path.dirname(path) or "."
+    handle, staging = tempfile.mkstemp(prefix=".state-", dir=folder)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        os.unlink(staging)
+        raise

@@ -362,6 +362,13 @@ def revision() -> str:
     return done.stdout.strip() or "unknown"
 
 
+def kept_notes(path: Path) -> str:
+    """Return the hand-written "## Notes" section of the previous report, so a new run keeps it."""
+    previous = path.read_text() if path.exists() else ""
+    _, found, notes = previous.partition("## Notes")
+    return f"## Notes{notes}" if found else "## Notes\n\n(analysis written by hand after the run)\n"
+
+
 def report(results: Results, args: argparse.Namespace, started: datetime, elapsed: float) -> str:
     """Return RESULTS.md."""
     lines = ["# Benchmark: mlops (ours) vs bare doit", "",
@@ -372,14 +379,14 @@ def report(results: Results, args: argparse.Namespace, started: datetime, elapse
              f"- Repository: {revision()}", "",
              "Times are wall-clock seconds of one `python -m doit` subprocess in the project folder. "
              f"bare: hand-written dodo.py, doit defaults (dbm backend, here {dbm_module()}; md5 checker); "
-             "bare-json: the same with the json backend, as ours uses. See README.md.", ""]
+             "bare-json: the same with doit's json backend (ours keeps a JSON snapshot plus a journal). See README.md.", ""]
     for pipelines in args.pipelines:
         lines += pipelines_section(results, pipelines, args.repeats)
     if args.big_gib:
         lines += big_section(results, args.big_gib, args.repeats)
     lines += ["## Checks", ""]
     lines += [f"- {failure}" for failure in results.failures] or ["All runs exited 0 and ran the expected tasks."]
-    lines += ["", "## Notes", "", "(analysis written by hand after the run)", ""]
+    lines += ["", kept_notes(args.output)]
     return "\n".join(lines)
 
 

@@ -1,0 +1,115 @@
+"""Nothing lost: a killed run keeps what finished, and never leaves half an output behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_project, run_doit, task_marks
+
+STEPS_MODULE = '''\
+"""Steps for durability tests: train sleeps as long as its parameters say, writing as it goes."""
+import time
+
+
+def prepare(inputs, params, outputs):
+    outputs["features"].write_text("features")
+
+
+def train(inputs, params, outputs):
+    with open(outputs["model"], "w") as model:
+        model.write("partial model...")
+        model.flush()
+        time.sleep(params["sleep"])
+        model.write(f"complete, seed {params['seed']}")
+
+
+def evaluate(inputs, params, outputs):
+    outputs["metrics"].write_text(inputs["model"].read_text())
+
+
+def predict(inputs, params, outputs):
+    outputs["forecast"].write_text(inputs["model"].read_text())
+'''
+
+PIPELINE = '''\
+prepare: {{fn: slow_steps.prepare}}
+train: {{fn: slow_steps.train, sleep: {sleep}, seed: 1}}
+evaluate: {{fn: slow_steps.evaluate}}
+predict: {{fn: slow_steps.predict}}
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = copy_project(tmp_path / "project")
+    shutil.rmtree(root / "conf" / "pipelines")
+    (root / "conf" / "pipelines").mkdir()
+    (root / "slow_steps.py").write_text(STEPS_MODULE)
+    (root / "conf" / "pipelines" / "fast.yaml").write_text(PIPELINE.format(sleep=0))
+    (root / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(sleep=60))
+    return root
+
+
+def start_doit(project: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "doit", *args], cwd=project, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the run to reach the slow step"
+        time.sleep(0.05)
+
+
+def slow_step_started(project: Path) -> bool:
+    return any((project / "outputs" / "dev" / "slow" / "train").glob(".staging-*/model-model.pkl"))
+
+
+def ran(result) -> set[str]:
+    return {name for name, mark in task_marks(result.stdout).items() if mark == "."}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_killed_run_keeps_finished_steps_and_leaves_no_partial_output(project: Path, sig) -> None:
+    run = start_doit(project)
+    wait_for(lambda: slow_step_started(project))
+    os.kill(run.pid, sig)
+    run.wait(timeout=30)
+    model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
+    assert not model.exists(), "a killed step must leave nothing at its target"
+
+    again = run_doit(project, "pipelines.slow.train.sleep=0")
+    assert again.returncode == 0, again.stderr
+    assert ran(again) == {"train:slow", "evaluate:fast", "evaluate:slow", "predict:fast", "predict:slow"}
+    assert model.read_text() == "partial model...complete, seed 1"
+
+
+def test_a_killed_rerun_keeps_the_previous_complete_output(project: Path) -> None:
+    assert run_doit(project, "pipelines.slow.train.sleep=0").returncode == 0
+    model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
+    run = start_doit(project, "pipelines.slow.train.seed=2")
+    wait_for(lambda: slow_step_started(project))
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    assert model.read_text() == "partial model...complete, seed 1"
+    why = run_doit(project, "why", "train:slow", "pipelines.slow.train.seed=2", "pipelines.slow.train.sleep=0")
+    assert why.stdout.splitlines() == ["train:slow: config pipelines.slow.train.seed: 1 -> 2"]
+
+
+def test_a_failing_step_leaves_no_output_and_independent_pipelines_still_run(project: Path) -> None:
+    (project / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(sleep="not-a-number"))
+    result = run_doit(project, "--continue")
+    assert result.returncode != 0
+    assert ran(result) >= {"train:fast", "evaluate:fast", "predict:fast", "train:slow"}
+    assert "evaluate:slow" not in ran(result)
+    assert list((project / "outputs" / "dev" / "slow" / "train").iterdir()) == []
+    assert "train:slow: no record of a successful run" in run_doit(project, "why", "train:slow").stdout

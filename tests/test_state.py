@@ -1,0 +1,74 @@
+"""The state store: one journal line per finished task, torn lines ignored, concurrent runs merged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from doit.dependency import JSONCodec
+
+from mlops.state import StateDB, read_state
+
+
+def save(db: StateDB, task: str, value: str) -> None:
+    """Save a task the way doit's save_success does: values first, deps: last."""
+    db.set(task, "_values_:", {"v": value})
+    db.set(task, "checker:", "DigestChecker")
+    db.set(task, "deps:", ("in.csv",))
+
+
+def test_each_finished_task_is_one_journal_line_before_exit(tmp_path: Path) -> None:
+    name = str(tmp_path / "state.json")
+    db = StateDB(name, JSONCodec())
+    save(db, "train:a", "1")
+    db.set("evaluate:a", "_values_:", {})  # a save still under way
+    lines = Path(f"{name}.journal").read_text().splitlines()
+    assert [json.loads(line)["set"] for line in lines] == ["train:a"]
+    assert read_state(name, f"{name}.journal") == {
+        "train:a": {"_values_:": {"v": "1"}, "checker:": "DigestChecker", "deps:": ["in.csv"]}}
+
+
+def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
+    name = str(tmp_path / "state.json")
+    save(StateDB(name, JSONCodec()), "train:a", "1")
+    with open(f"{name}.journal", "a") as journal:
+        journal.write('{"set": "train:b", "values": {"_val')
+    assert list(read_state(name, f"{name}.journal")) == ["train:a"]
+
+
+def test_dump_folds_the_journal_and_keeps_a_concurrent_runs_records(tmp_path: Path) -> None:
+    name = str(tmp_path / "state.json")
+    first, second = StateDB(name, JSONCodec()), StateDB(name, JSONCodec())
+    assert first.get("x", "y") is None and second.get("x", "y") is None  # both loaded before either saved
+    save(first, "train:a", "1")
+    save(second, "train:b", "2")
+    first.dump()
+    second.dump()
+    assert Path(f"{name}.journal").read_text() == ""
+    state = json.loads(Path(name).read_text())
+    assert sorted(state) == ["train:a", "train:b"]
+    assert StateDB(name, JSONCodec()).get("train:b", "_values_:") == {"v": "2"}
+
+
+def test_removal_is_journaled_and_unchanged_saves_write_nothing(tmp_path: Path) -> None:
+    name = str(tmp_path / "state.json")
+    db = StateDB(name, JSONCodec())
+    save(db, "train:a", "1")
+    db.dump()
+    again = StateDB(name, JSONCodec())
+    save(again, "train:a", "1")
+    assert Path(f"{name}.journal").read_text() == ""
+    again.remove("train:a")
+    assert read_state(name, f"{name}.journal") == {}
+
+
+def test_a_run_that_changed_nothing_does_not_rewrite_the_snapshot(tmp_path: Path) -> None:
+    name = str(tmp_path / "state.json")
+    db = StateDB(name, JSONCodec())
+    save(db, "train:a", "1")
+    db.dump()
+    before = Path(name).stat().st_mtime_ns
+    reader = StateDB(name, JSONCodec())
+    assert reader.get("train:a", "checker:") == "DigestChecker"
+    reader.dump()
+    assert Path(name).stat().st_mtime_ns == before

@@ -13,16 +13,16 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from doit.exceptions import TaskFailed
 from doit.globals import Globals
 
-from mlops.config import SECRET_KEY, Config, ConfigError, keep, masked, session
-from mlops.hashing import DigestCache, checker_for
+from mlops.config import MASK, SECRET_KEY, Config, ConfigError, keep, masked, session
+from mlops.hashing import DigestCache, checker_for, file_digest
 from mlops.reporter import Reporter
 from mlops.runner import StepCall, run_step
-from mlops.tracking import MISSING, changes
+from mlops.tracking import MISSING, SECRET_DIGEST, changes
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 STATE_FILE = ".doit-state.json"
@@ -272,12 +272,12 @@ def _creator(kind: StepKind, steps: list[Step], digests: DigestCache) -> Callabl
     def create() -> Iterator[dict[str, Any]]:
         yield {"basename": kind.name, "name": None, "doc": kind.doc}
         for step in steps:
-            yield dated_task(step, digests) if kind.dated else step_task(step)
+            yield dated_task(step, digests) if kind.dated else step_task(step, digests)
     create.__doc__ = kind.doc
     return create
 
 
-def step_task(step: Step) -> dict[str, Any]:
+def step_task(step: Step, digests: DigestCache) -> dict[str, Any]:
     """Return the doit subtask of one step: inputs and code in, outputs out, rerun when a read value changed."""
     call = step.call()
     return {
@@ -286,7 +286,7 @@ def step_task(step: Step) -> dict[str, Any]:
         "actions": [(run_and_record, [call])],
         "file_dep": [*step.inputs.values(), step.source],
         "targets": list(call.outputs.values()),
-        "uptodate": [ReadsUnchanged(step).check],
+        "uptodate": [ReadsUnchanged(step, digests).check],
         "clean": True,
         "meta": {"source": step.source},
     }
@@ -297,26 +297,50 @@ def run_and_record(call: StepCall, task: Any) -> TaskFailed | None:
     result = run_step(call)
     if isinstance(result, TaskFailed):
         return result
-    task.values.update(result)
+    task.values.update(result, outputs=output_stamps(call.outputs.values()))
     return None
+
+
+def output_stamps(paths: Iterable[str]) -> dict[str, list[Any]]:
+    """Return (mtime_ns, size, digest) of each output as written, to notice later edits by hand."""
+    stamps = {}
+    for path in paths:
+        info = os.stat(path)
+        stamps[path] = [info.st_mtime_ns, info.st_size, file_digest(path)]
+    return stamps
+
+
+def edited_outputs(stamps: dict[str, list[Any]], digests: DigestCache) -> list[str]:
+    """Return a reason for each output whose content is no longer what the step wrote."""
+    reasons = []
+    for path, (mtime_ns, size, digest) in stamps.items():
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            continue  # doit reports a missing target itself
+        if [info.st_mtime_ns, info.st_size] != [mtime_ns, size] and digests.digest(path, info) != digest:
+            reasons.append(f"output changed since the step made it: {path}")
+    return reasons
 
 
 class ReadsUnchanged:
     """doit up-to-date check: every config value the step read last time still has that value."""
 
-    def __init__(self, step: Step) -> None:
+    def __init__(self, step: Step, digests: DigestCache) -> None:
         self.step = step
+        self.digests = digests
 
     def __repr__(self) -> str:
-        return "the config values this step read"
+        return "the config values this step read, and its outputs as it wrote them"
 
     def check(self, task: Any, values: dict[str, Any]) -> bool:
         """Say whether every value the step read last time is unchanged."""
         return not self.explain(values)
 
     def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
-        """Return one line per reason the step's config makes it run."""
-        return config_reasons(self.step, values.get("reads"), self.step.current())
+        """Return one line per reason the step's config or an edited output makes it run."""
+        reasons = config_reasons(self.step, values.get("reads"), self.step.current())
+        return reasons + edited_outputs(values.get("outputs", {}), self.digests)
 
 
 def config_reasons(step: Step, reads: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
@@ -331,6 +355,8 @@ def config_reasons(step: Step, reads: dict[str, Any] | None, current: dict[str, 
 def _shown(key: str, value: Any) -> str:
     if value == MISSING:
         return "(absent)"
+    if isinstance(value, dict) and SECRET_DIGEST in value:
+        return json.dumps(MASK)
     secret = any(SECRET_KEY.search(part) for part in key.split("."))
     return json.dumps(masked(value, secret))
 
@@ -381,7 +407,7 @@ class DatedStep:
         files = self.files()
         reasons += [f"input changed since {date} was made: {path}"
                      for path, digest in sorted(made.get("files", {}).items()) if files.get(path) != digest]
-        return reasons
+        return reasons + edited_outputs(made.get("outputs", {}), self.digests)
 
     def files(self) -> dict[str, str]:
         """Return the digest of each input file and of the step's code (empty if missing)."""
@@ -397,7 +423,8 @@ class DatedStep:
         if isinstance(result, TaskFailed):
             return result
         previous = Globals.dep_manager.get_values(task.name) if Globals.dep_manager else {}
-        made = {"reads": result["reads"], "files": self.files()}
+        made = {"reads": result["reads"], "files": self.files(),
+                "outputs": output_stamps(self.step.outputs(date).values())}
         task.values["dates"] = {**previous.get("dates", {}), date: made}
         return None
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any, Iterator
 
+from mlops.config import SECRET_KEY
+
 MISSING = {"__mlops_missing__": True}  # what a read of an absent key saw (JSON-safe)
+SECRET_DIGEST = "__mlops_secret_sha256__"
 
 
 class Reads:
@@ -19,7 +23,7 @@ class Reads:
         self.keys: dict[str, list[str]] = {}
 
     def value(self, path: tuple[str, ...], value: Any) -> None:
-        self.values[_encode(path)] = copy.deepcopy(value)
+        self.values[_encode(path)] = stored_value(path, value)
 
     def key_set(self, path: tuple[str, ...], keys: list[str]) -> None:
         self.keys[_encode(path)] = sorted(keys)
@@ -78,12 +82,21 @@ class TrackedParams(Mapping[str, Any]):
         return f"TrackedParams({self._data!r})"
 
 
+def stored_value(path: tuple[str, ...], value: Any) -> Any:
+    """Return what the state keeps of a read value: the value, or a digest if its key looks secret."""
+    if value not in (None, "", MISSING) and any(SECRET_KEY.search(part) for part in path):
+        # The state must never hold a secret; a digest still tells whether it changed.
+        blob = json.dumps(value, sort_keys=True, default=str).encode()
+        return {SECRET_DIGEST: hashlib.sha256(b"mlops-secret:" + blob).hexdigest()}
+    return copy.deepcopy(value)
+
+
 def changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     """Return (key path, old, new) for each recorded read whose value differs in `current`."""
     found = []
     for encoded, old in recorded.get("values", {}).items():
         path = _decode(encoded)
-        new = lookup(current, path)
+        new = stored_value(path, lookup(current, path))
         if new != old and _normal(new) != old:
             found.append((".".join(path), old, new))
     for encoded, old_keys in recorded.get("keys", {}).items():

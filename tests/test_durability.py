@@ -113,3 +113,25 @@ def test_a_failing_step_leaves_no_output_and_independent_pipelines_still_run(pro
     assert "evaluate:slow" not in ran(result)
     assert list((project / "outputs" / "dev" / "slow" / "train").iterdir()) == []
     assert "train:slow: no record of a successful run" in run_doit(project, "why", "train:slow").stdout
+
+
+@pytest.mark.parametrize("edit", [
+    lambda path: path.write_text(path.read_text()[:5]),
+    lambda path: path.write_text(path.read_text().replace("seed 1", "seed 9")),
+], ids=["truncated", "same-size-edit"])
+def test_an_output_edited_by_hand_is_made_again(project: Path, edit) -> None:
+    assert run_doit(project, "pipelines.slow.train.sleep=0").returncode == 0
+    model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
+    edit(model)
+    why = run_doit(project, "why", "train:slow", "pipelines.slow.train.sleep=0")
+    assert why.stdout == "train:slow: output changed since the step made it: outputs/dev/slow/train/model.pkl\n"
+    again = run_doit(project, "pipelines.slow.train.sleep=0")
+    assert "train:slow" in ran(again)
+    assert model.read_text() == "partial model...complete, seed 1"
+
+
+def test_a_touched_output_is_still_up_to_date(project: Path) -> None:
+    assert run_doit(project, "pipelines.slow.train.sleep=0").returncode == 0
+    model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
+    os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**10))
+    assert ran(run_doit(project, "pipelines.slow.train.sleep=0")) == set()

@@ -48,7 +48,7 @@ def test_config_check_compares_only_what_the_step_read(project: Path) -> None:
 
     def reasons(*overrides: str) -> list[str]:
         steps = [s for s in tasks.plan(compose(project, list(overrides))) if s.task == "train:pipeline_1"]
-        return tasks.ReadsUnchanged(steps[0]).explain(read)
+        return tasks.ReadsUnchanged(steps[0], DigestCache()).explain(read)
 
     assert reasons() == []
     assert reasons("pipelines.pipeline_2.train.max_iter=3", "gcp.project=other",
@@ -58,7 +58,7 @@ def test_config_check_compares_only_what_the_step_read(project: Path) -> None:
     assert reasons("pipelines.pipeline_1.train.fn=mlops.pipelines.demand.train_boosted_trees") == [
         'config pipelines.pipeline_1.train.fn: "mlops.pipelines.demand.train_linear" -> '
         '"mlops.pipelines.demand.train_boosted_trees"']
-    assert tasks.ReadsUnchanged(tasks.plan(compose(project))[0]).explain({}) == ["no record of a successful run"]
+    assert tasks.ReadsUnchanged(tasks.plan(compose(project))[0], DigestCache()).explain({}) == ["no record of a successful run"]
 
 
 def test_dated_step_targets_the_configured_date_and_offers_a_date_option(project: Path) -> None:
@@ -110,7 +110,7 @@ def test_unknown_task_words_are_named_with_choices(project: Path) -> None:
 def test_extra_inputs_become_file_dependencies(project: Path) -> None:
     (project / "calendar.csv").write_text("day\n")
     steps = tasks.plan(compose(project, ["+pipelines.pipeline_1.prepare.inputs.holidays=calendar.csv"]))
-    prepare = tasks.step_task(next(s for s in steps if s.task == "prepare:pipeline_1"))
+    prepare = tasks.step_task(next(s for s in steps if s.task == "prepare:pipeline_1"), DigestCache())
     assert "calendar.csv" in prepare["file_dep"]
     assert prepare["actions"][0][1][0].inputs == {"holidays": "calendar.csv"}
     assert prepare["actions"][0][0] is tasks.run_and_record

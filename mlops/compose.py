@@ -178,7 +178,10 @@ def _where(key: str, files: dict[str, Path], root: Path) -> str:
 
 
 def _missing_option(error: MissingConfigException) -> str:
-    group, _, option = (error.missing_cfg_file or "").rpartition("/")
+    missing = error.missing_cfg_file or ""
+    if ".." in missing.split("/"):
+        return f"{missing}: an option name is a file name in {CONF_DIR}/, without '..'"
+    group, _, option = missing.rpartition("/")
     if error.options is not None and group:
         choices = ", ".join(sorted(error.options))
         return f"{group}={option}: no such option in {CONF_DIR}/{group}/; choose one of: {choices}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -60,7 +61,37 @@ def session(root: Path) -> Config:
     from mlops.cache import ConfigCache
 
     overrides = command_line_overrides()
+    refuse_interpolations(overrides, settings(root).get("allow_interpolation", []))
     return ConfigCache(root).load(overrides) or compose(root, overrides)
+
+
+@functools.cache
+def settings(root: Path) -> dict[str, Any]:
+    """Return the project's `[tool.mlops]` table from pyproject.toml (empty if there is none)."""
+    return pyproject(root).get("tool", {}).get("mlops", {})
+
+
+@functools.cache
+def pyproject(root: Path) -> dict[str, Any]:
+    """Return the project's pyproject.toml, parsed (empty if there is none)."""
+    try:
+        with open(root / "pyproject.toml", "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"pyproject.toml: not valid TOML ({error})") from None
+
+
+def refuse_interpolations(overrides: Sequence[str], allowed: Sequence[str]) -> None:
+    """Fail on a command-line override whose value holds ${...}, unless its key is allowed."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        key = key.lstrip("+~")
+        if "${" in value and key not in allowed:
+            raise ConfigError(f"{override}: ${{...}} on the command line is refused (it could read any "
+                              "environment variable or file); put the reference in conf/, or list "
+                              f"'{key}' in [tool.mlops] allow_interpolation in pyproject.toml")
 
 
 def keep(cfg: Config) -> None:

@@ -26,6 +26,7 @@ class StepCall:
     params: dict[str, Any]
     outputs: dict[str, str]
     runner_reads: dict[str, Any] = field(default_factory=dict)
+    root: str = ""  # if set, every output must resolve inside this folder
 
 
 def run_step(call: StepCall) -> TaskFailed | dict[str, Any]:
@@ -37,6 +38,9 @@ def run_step(call: StepCall) -> TaskFailed | dict[str, Any]:
     targets = [Path(path) for path in call.outputs.values()]
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
+        if call.root and not inside(str(target), call.root):
+            return TaskFailed(f"{call.task}: {target} resolves outside {call.root}/ (a symbolic link?); "
+                              "outputs must stay inside the outputs root")
     # Stage in a private folder beside the outputs, so publishing is a rename on one file system.
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=targets[0].parent))
     try:
@@ -55,6 +59,12 @@ def run_step(call: StepCall) -> TaskFailed | dict[str, Any]:
         return {"reads": reads.to_json()}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def inside(path: str, root: str) -> bool:
+    """Say whether `path`, with every symbolic link resolved, lies inside the folder `root`."""
+    real_root = os.path.realpath(root)
+    return os.path.realpath(path).startswith(real_root + os.sep)
 
 
 def load_function(dotted: str) -> Callable[..., Any]:

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -18,16 +17,18 @@ from typing import Any, Callable, Iterable, Iterator
 from doit.exceptions import TaskFailed
 from doit.globals import Globals
 
-from mlops.config import MASK, SECRET_KEY, Config, ConfigError, keep, masked, session
+from mlops.config import MASK, SECRET_KEY, Config, ConfigError, keep, masked, pyproject, session, settings
 from mlops.hashing import DigestCache, checker_for, file_digest
 from mlops.reporter import Reporter
-from mlops.runner import StepCall, run_step
+from mlops.runner import StepCall, inside, run_step
 from mlops.tracking import MISSING, SECRET_DIGEST, changes
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 STATE_FILE = ".doit-state.json"
 DIGESTS_FILE = ".digests.json"
 STATE_BACKEND = "mlops"
+DEFAULT_STEP_MODULES = ("mlops.pipelines",)
 RUNNER_KEYS = ("fn", "inputs")  # keys the runner reads for the step; the rest are its parameters
 
 
@@ -97,18 +98,21 @@ def doit_config(cfg: Config, digests: DigestCache) -> dict[str, Any]:
 
 def state_backend(root: Path) -> str:
     """Return our state backend if the project's pyproject.toml registers it with doit, else doit's json."""
-    try:
-        with open(root / "pyproject.toml", "rb") as handle:
-            plugins = tomllib.load(handle).get("tool", {}).get("doit", {}).get("plugins", {})
-    except (FileNotFoundError, tomllib.TOMLDecodeError):
-        return "json"
+    plugins = pyproject(root).get("tool", {}).get("doit", {}).get("plugins", {})
     return STATE_BACKEND if plugins.get("backend", {}).get(STATE_BACKEND) == "mlops.state:StateDB" else "json"
 
 
 def env_dir(cfg: Config) -> Path:
-    """Return the folder that holds this env option's outputs and doit state."""
-    root = cfg.values.get("paths", {}).get("root", "outputs")
-    return Path(str(root)) / cfg.env
+    """Return the folder that holds this env option's outputs and doit state, checked to stay inside."""
+    root = str(cfg.values.get("paths", {}).get("root", "outputs"))
+    unsafe = (not root or os.path.isabs(root) or ".." in Path(root).parts or
+              any(char in root for char in "\0\n\r"))
+    if unsafe:
+        raise ConfigError(f"paths.root: '{root!s:.80}' must be a relative folder inside the project, "
+                          "such as outputs")
+    if not SAFE_NAME.match(cfg.env):
+        raise ConfigError(f"env={cfg.env!s:.80}: an env option name must be a plain name (letters, digits, _ -)")
+    return Path(root) / cfg.env
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ class Step:
     folder: str
     source: str
     date: str | None = None
+    root: str = "outputs"  # the outputs root every output must stay inside
 
     @property
     def task(self) -> str:
@@ -137,7 +142,8 @@ class Step:
     def call(self, date: str | None = None) -> StepCall:
         params = {k: v for k, v in self.current(date).items() if k not in RUNNER_KEYS}
         runner_reads = {key: self.section.get(key, MISSING) for key in RUNNER_KEYS}
-        return StepCall(self.task, self.section["fn"], self.inputs, params, self.outputs(date), runner_reads)
+        return StepCall(self.task, self.section["fn"], self.inputs, params, self.outputs(date), runner_reads,
+                        self.root)
 
 
 def plan(cfg: Config) -> list[Step]:
@@ -145,6 +151,8 @@ def plan(cfg: Config) -> list[Step]:
     steps = []
     date = None
     base = env_dir(cfg)
+    outputs_root = str(base.parent)
+    allowed = (*DEFAULT_STEP_MODULES, *settings(cfg.root).get("step_modules", []))
     for pipeline, pipeline_cfg in cfg.pipelines.items():
         where = Where(f"pipelines.{pipeline}", cfg.pipeline_files.get(pipeline), cfg.root)
         sections = _step_sections(pipeline_cfg or {}, where)
@@ -152,10 +160,10 @@ def plan(cfg: Config) -> list[Step]:
         for name, section in sections.items():
             kind = STEP_KINDS[name]
             inputs = _inputs(kind, sections, section, folder, where / name)
-            source = _source_file(section["fn"], where / name / "fn", cfg.root)
+            source = _source_file(section["fn"], where / name / "fn", cfg.root, allowed)
             if kind.dated and date is None:
                 date = check_date(cfg.values.get("date"), "date")
-            steps.append(Step(kind, pipeline, section, inputs, f"{folder}/{name}", source, date))
+            steps.append(Step(kind, pipeline, section, inputs, f"{folder}/{name}", source, date, outputs_root))
     order = {name: index for index, name in enumerate(STEP_KINDS)}
     return sorted(steps, key=lambda s: (order[s.kind.name], s.pipeline))
 
@@ -235,16 +243,22 @@ def _inputs(kind: StepKind, sections: dict[str, Any], section: dict[str, Any], f
     return {**inputs, **extra}
 
 
-def _source_file(dotted: str, where: Where, root: Path) -> str:
+def _source_file(dotted: str, where: Where, root: Path, allowed: tuple[str, ...]) -> str:
     module, _, function = dotted.rpartition(".")
     origin, defined = _module_functions(module)
+    shown = _shown_path(origin, root) if origin else ""
+    local = bool(shown) and not os.path.isabs(shown)
+    if not local and not any(module == prefix or module.startswith(prefix + ".") for prefix in allowed):
+        raise ConfigError(f"{where}: step functions may come only from this project's modules and "
+                          f"{', '.join(allowed)}, not '{module}'; to allow it, add it to "
+                          "[tool.mlops] step_modules in pyproject.toml")
     if origin is None:
         raise ConfigError(f"{where}: no Python module '{module}' to take '{function}' from")
     if function not in defined:
         choices = ", ".join(sorted(n for n in defined if not n.startswith("_")))
         raise ConfigError(f"{where}: module '{module}' defines no function '{function}'; "
                           f"choose one of: {choices}")
-    return _shown_path(origin, root)
+    return shown
 
 
 @functools.cache
@@ -287,7 +301,7 @@ def step_task(step: Step, digests: DigestCache) -> dict[str, Any]:
         "file_dep": [*step.inputs.values(), step.source],
         "targets": list(call.outputs.values()),
         "uptodate": [ReadsUnchanged(step, digests).check],
-        "clean": True,
+        "clean": [(clean_outputs, [list(call.outputs.values()), call.root])],
         "meta": {"source": step.source},
     }
 
@@ -299,6 +313,15 @@ def run_and_record(call: StepCall, task: Any) -> TaskFailed | None:
         return result
     task.values.update(result, outputs=output_stamps(call.outputs.values()))
     return None
+
+
+def clean_outputs(paths: list[str], root: str) -> None:
+    """Delete these outputs, refusing any whose real location is outside the outputs root."""
+    for path in paths:
+        if not inside(path, root):
+            print(f"mlops: not deleting {path}: it resolves outside {root}/", file=sys.stderr)
+        elif os.path.lexists(path):
+            os.unlink(path)
 
 
 def output_stamps(paths: Iterable[str]) -> dict[str, list[Any]]:
@@ -429,9 +452,9 @@ class DatedStep:
         return None
 
     def clean(self) -> None:
-        for file in self.step.kind.outputs.values():
-            for path in Path(self.step.folder).glob(file.format(date="*")):
-                path.unlink()
+        paths = [str(path) for file in self.step.kind.outputs.values()
+                 for path in Path(self.step.folder).glob(file.format(date="*"))]
+        clean_outputs(paths, self.step.root)
 
     def _date(self, task: Any) -> str:
         return task.options.get("date", self.step.date) if task is not None and task.options else self.step.date

@@ -25,6 +25,7 @@ from mlops.config import CONF_DIR, PIPELINES, Config, ConfigError
 BASE = "config"
 ENV_GROUP = "env"
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+SAFE_OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 RESOLVER_USE = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
 
 
@@ -33,6 +34,7 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Config:
     resolvers.register()
     conf_dir = root / CONF_DIR
     parsed = parse_overrides(overrides)
+    check_env_choice(parsed)
     ours = [o for o in parsed if _is_pipeline_key(o.key_or_group)]
     hydras = [o.input_line for o in parsed if not _is_pipeline_key(o.key_or_group)]
     with resolvers.tracking_env() as env_names:
@@ -61,10 +63,25 @@ def parse_overrides(overrides: Sequence[str]) -> list[Override]:
         try:
             parsed.extend(parser.parse_overrides([line]))
         except OverrideParseException as error:
-            reason = str(error).splitlines()[0]
-            raise ConfigError(f"override '{line}' is not valid Hydra override syntax ({reason}); "
+            reason = _escaped(str(error).splitlines()[0])
+            raise ConfigError(f"override '{_escaped(line)}' is not valid Hydra override syntax ({reason}); "
                               "write key=value, +key=value, ++key=value or ~key=") from None
     return parsed
+
+
+def _escaped(text: str) -> str:
+    # Keep an error on one line whatever the user typed.
+    return text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+
+
+def check_env_choice(overrides: list[Override]) -> None:
+    """Fail on an env= choice that is not a plain option name (it would name another file)."""
+    for override in overrides:
+        if override.key_or_group == ENV_GROUP and not override.is_delete():
+            value = str(override.value())
+            if not SAFE_OPTION.match(value):
+                raise ConfigError(f"env={_escaped(value)}: an env option is the name of a file in "
+                                  f"{CONF_DIR}/{ENV_GROUP}/ (letters, digits, _ -), without '/' or '..'")
 
 
 def pipeline_files(folder: Path) -> dict[str, Path]:

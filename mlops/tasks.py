@@ -108,10 +108,10 @@ def env_dir(cfg: Config) -> Path:
     unsafe = (not root or os.path.isabs(root) or ".." in Path(root).parts or
               any(char in root for char in "\0\n\r"))
     if unsafe:
-        raise ConfigError(f"paths.root: '{root!s:.80}' must be a relative folder inside the project, "
+        raise ConfigError(f"paths.root: {root[:80]!r} must be a relative folder inside the project, "
                           "such as outputs")
     if not SAFE_NAME.match(cfg.env):
-        raise ConfigError(f"env={cfg.env!s:.80}: an env option name must be a plain name (letters, digits, _ -)")
+        raise ConfigError(f"env={cfg.env[:80]!r}: an env option name must be a plain name (letters, digits, _ -)")
     return Path(root) / cfg.env
 
 

@@ -25,6 +25,14 @@ def edit(relative: str, text: str, append: bool = True) -> Callable[[Path], None
     return change
 
 
+def replace(relative: str, old: str, new: str) -> Callable[[Path], None]:
+    def change(project: Path) -> None:
+        path = project / relative
+        assert old in path.read_text()
+        path.write_text(path.read_text().replace(old, new))
+    return change
+
+
 CASES = [
     pytest.param(no_change, ["env=prdo"],
                  "env=prdo: no such option in conf/env/; choose one of: dev, prod, sandbox", id="unknown-env"),
@@ -68,6 +76,24 @@ CASES = [
                  id="bad-date"),
     pytest.param(no_change, ["~gcp"], "~gcp: doit reads a word without '=' as a task name; write ~gcp= to delete",
                  id="bare-deletion"),
+    pytest.param(no_change, ["paths.root=../elsewhere"],
+                 "paths.root: '../elsewhere' must be a relative folder inside the project", id="root-escapes"),
+    pytest.param(no_change, ["paths.root=/tmp/elsewhere"],
+                 "paths.root: '/tmp/elsewhere' must be a relative folder inside the project", id="root-absolute"),
+    pytest.param(no_change, ["paths.root=out\nx"], "override 'paths.root=out\\nx' is not valid Hydra override syntax",
+                 id="root-newline"),
+    pytest.param(replace("conf/config.yaml", "  root: outputs", "  root: \"out\\nx\""), [],
+                 "must be a relative folder inside the project", id="root-newline-in-yaml"),
+    pytest.param(no_change, ["env=../config"], "env=../config: an env option is the name of a file in conf/env/",
+                 id="env-escapes"),
+    pytest.param(no_change, ["user=${oc.env:HOME}"],
+                 "user=${oc.env:HOME}: ${...} on the command line is refused", id="cli-interpolation"),
+    pytest.param(no_change, ["+extra=${oc.env:HOME}"],
+                 "+extra=${oc.env:HOME}: ${...} on the command line is refused", id="cli-interpolation-added"),
+    *[pytest.param(no_change, [f"pipelines.pipeline_1.train.fn={fn}"],
+                   f"step functions may come only from this project's modules and mlops.pipelines, not '{module}'",
+                   id=f"fn-{fn}") for fn, module in [("os.system", "os"), ("builtins.open", "builtins"),
+                                                     ("shutil.copyfile", "shutil")]],
 ]
 
 

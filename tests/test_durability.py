@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_project, run_doit, task_marks
+from mlops.state import read_state
 
 STEPS_MODULE = '''\
 """Steps for durability tests: train sleeps as long as its parameters say, writing as it goes."""
@@ -135,3 +137,49 @@ def test_a_touched_output_is_still_up_to_date(project: Path) -> None:
     model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
     os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**10))
     assert ran(run_doit(project, "pipelines.slow.train.sleep=0")) == set()
+
+
+def test_the_state_survives_twenty_random_kills(project: Path) -> None:
+    for index in range(6):
+        (project / "conf" / "pipelines" / f"p{index}.yaml").write_text(PIPELINE.format(sleep=0.05))
+    (project / "conf" / "pipelines" / "slow.yaml").unlink()
+    state = project / "outputs" / "dev" / ".doit-state.json"
+    chance = random.Random(20)
+    for _ in range(20):
+        before = set(read_state(str(state), f"{state}.journal"))
+        run = start_doit(project)
+        time.sleep(chance.uniform(0.3, 1.2))
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+        after = set(read_state(str(state), f"{state}.journal"))
+        assert before <= after, f"records lost: {before - after}"
+        assert run_doit(project, "why").returncode == 0
+    assert run_doit(project).returncode == 0
+    final = run_doit(project)
+    assert final.returncode == 0 and ran(final) == set()
+
+
+def test_sigint_stops_the_run_and_keeps_finished_steps(project: Path) -> None:
+    run = start_doit(project)
+    wait_for(lambda: slow_step_started(project))
+    os.kill(run.pid, signal.SIGINT)
+    run.wait(timeout=30)
+    assert run.returncode != 0
+    assert not (project / "outputs" / "dev" / "slow" / "train" / "model.pkl").exists()
+    assert not list((project / "outputs" / "dev" / "slow" / "train").glob(".staging-*"))
+    again = run_doit(project, "pipelines.slow.train.sleep=0")
+    assert "train:fast" not in ran(again) and "train:slow" in ran(again)
+
+
+def test_outputs_never_land_outside_the_outputs_root(project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "metrics.json").write_text("not ours")
+    (project / "outputs" / "dev" / "fast").mkdir(parents=True)
+    (project / "outputs" / "dev" / "fast" / "evaluate").symlink_to(elsewhere)
+    result = run_doit(project, "evaluate:fast")
+    assert result.returncode != 0
+    assert "outputs/dev/fast/evaluate/metrics.json resolves outside outputs/" in result.stdout + result.stderr
+    assert [p.name for p in elsewhere.iterdir()] == ["metrics.json"]
+    run_doit(project, "clean", "evaluate:fast")
+    assert (elsewhere / "metrics.json").read_text() == "not ours"

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 from doit.exceptions import TaskFailed
 from doit.globals import Globals
 
+from mlops import signals
 from mlops.config import MASK, SECRET_KEY, Config, ConfigError, keep, masked, pyproject, session, settings
 from mlops.hashing import DigestCache, checker_for, file_digest
 from mlops.reporter import Reporter
@@ -75,6 +76,7 @@ def dodo(root: Path) -> dict[str, Any]:
     except ConfigError as error:
         sys.exit(f"mlops: error: {error}")
     keep(cfg)
+    signals.install()
     digests = DigestCache(env_dir(cfg) / DIGESTS_FILE)
     namespace: dict[str, Any] = {"DOIT_CONFIG": doit_config(cfg, digests)}
     for kind in STEP_KINDS.values():

@@ -183,3 +183,40 @@ def test_outputs_never_land_outside_the_outputs_root(project: Path, tmp_path: Pa
     assert [p.name for p in elsewhere.iterdir()] == ["metrics.json"]
     run_doit(project, "clean", "evaluate:fast")
     assert (elsewhere / "metrics.json").read_text() == "not ours"
+
+
+SPAWNING_STEPS = '''\
+import subprocess
+import time
+
+
+def train(inputs, params, outputs):
+    child = subprocess.Popen(["sleep", "300"])
+    (outputs["model"].parent.parent / "child.pid").write_text(str(child.pid))
+    time.sleep(300)
+'''
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return state[state.rindex(")") + 2] != "Z"
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_steps_children_and_sets_the_exit_code(project: Path, sig, code) -> None:
+    (project / "spawning_steps.py").write_text(SPAWNING_STEPS)
+    (project / "conf" / "pipelines" / "slow.yaml").write_text(
+        PIPELINE.format(sleep=0).replace("slow_steps.train", "spawning_steps.train"))
+    run = start_doit(project, "train:slow")
+    pid_file = project / "outputs" / "dev" / "slow" / "train" / "child.pid"
+    wait_for(pid_file.exists)
+    child = int(pid_file.read_text())
+    assert alive(child)
+    os.kill(run.pid, sig)
+    assert run.wait(timeout=30) == code
+    wait_for(lambda: not alive(child), timeout=10)
+    assert "finished steps stay recorded" in run.stderr.read()
+    assert ran(run_doit(project, "prepare:slow")) == set()

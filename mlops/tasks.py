@@ -20,8 +20,10 @@ from doit.globals import Globals
 from mlops import signals
 from mlops.config import MASK, SECRET_KEY, Config, ConfigError, keep, masked, pyproject, session, settings
 from mlops.hashing import DigestCache, checker_for, file_digest
+from mlops.locks import task_lock
 from mlops.reporter import Reporter
 from mlops.runner import StepCall, inside, run_step
+from mlops.state import StateDB, read_state
 from mlops.tracking import MISSING, SECRET_DIGEST, changes
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
@@ -29,6 +31,7 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 STATE_FILE = ".doit-state.json"
 DIGESTS_FILE = ".digests.json"
 STATE_BACKEND = "mlops"
+LOCKS = ".locks"
 DEFAULT_STEP_MODULES = ("mlops.pipelines",)
 RUNNER_KEYS = ("fn", "inputs")  # keys the runner reads for the step; the rest are its parameters
 
@@ -133,6 +136,11 @@ class Step:
     @property
     def task(self) -> str:
         return f"{self.kind.name}:{self.pipeline}"
+
+    @property
+    def locks(self) -> Path:
+        """Return the folder of this env option's task locks."""
+        return Path(self.folder).parents[1] / LOCKS
 
     def outputs(self, date: str | None = None) -> dict[str, str]:
         return {name: f"{self.folder}/{file.format(date=date)}" for name, file in self.kind.outputs.items()}
@@ -296,25 +304,58 @@ def _creator(kind: StepKind, steps: list[Step], digests: DigestCache) -> Callabl
 def step_task(step: Step, digests: DigestCache) -> dict[str, Any]:
     """Return the doit subtask of one step: inputs and code in, outputs out, rerun when a read value changed."""
     call = step.call()
+    check = ReadsUnchanged(step, digests)
     return {
         "name": step.pipeline,
         "doc": f"{step.kind.name} {step.pipeline} with {step.section['fn']}",
-        "actions": [(run_and_record, [call])],
+        "actions": [StepAction(step, check).run],
         "file_dep": [*step.inputs.values(), step.source],
         "targets": list(call.outputs.values()),
-        "uptodate": [ReadsUnchanged(step, digests).check],
+        "uptodate": [check.check],
         "clean": [(clean_outputs, [list(call.outputs.values()), call.root])],
         "meta": {"source": step.source},
     }
 
 
-def run_and_record(call: StepCall, task: Any) -> TaskFailed | None:
-    """Run the step and keep what it read in doit's state (as task values, not also as its result)."""
-    result = run_step(call)
-    if isinstance(result, TaskFailed):
-        return result
-    task.values.update(result, outputs=output_stamps(call.outputs.values()))
-    return None
+class StepAction:
+    """A step's doit action: take the task's lock, skip if another run made it meanwhile, else run it."""
+
+    def __init__(self, step: Step, check: ReadsUnchanged) -> None:
+        self.step = step
+        self.check = check
+
+    def run(self, task: Any) -> TaskFailed | None:
+        """Run the step and keep what it read in doit's state (as task values, not also as its result)."""
+        with task_lock(self.step.locks, task.name):
+            made = made_meanwhile(task, lambda values: not self.check.explain(values))
+            if made is not None:
+                task.values.update(made)
+                return None
+            call = self.step.call()
+            result = run_step(call)
+            if isinstance(result, TaskFailed):
+                return result
+            task.values.update(result, outputs=output_stamps(call.outputs.values()))
+            return None
+
+
+def made_meanwhile(task: Any, values_current: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """Return the values another run saved for this task since doit checked it, if they are current."""
+    manager = Globals.dep_manager
+    backend = getattr(manager, "backend", None)
+    if not isinstance(backend, StateDB):
+        return None
+    record = read_state(backend.name, backend.journal).get(task.name)
+    if not record or not values_current(record.get("_values_:") or {}):
+        return None
+    for dep in task.file_dep:
+        state = record.get(dep)
+        if state is None or not os.path.exists(dep) or manager.checker.check_modified(dep, os.stat(dep), state):
+            return None
+    if not all(os.path.exists(target) for target in task.targets):
+        return None
+    print(f"mlops: {task.name} was made by another run meanwhile; it is up to date", file=sys.stderr)
+    return record.get("_values_:") or {}
 
 
 def clean_outputs(paths: list[str], root: str) -> None:
@@ -444,14 +485,19 @@ class DatedStep:
             check_date(date, "--date")
         except ConfigError as error:
             return TaskFailed(f"{self.step.task}: {error}")
-        result = run_step(self.step.call(date))
-        if isinstance(result, TaskFailed):
-            return result
-        previous = Globals.dep_manager.get_values(task.name) if Globals.dep_manager else {}
-        made = {"reads": result["reads"], "files": self.files(),
-                "outputs": output_stamps(self.step.outputs(date).values())}
-        task.values["dates"] = {**previous.get("dates", {}), date: made}
-        return None
+        with task_lock(self.step.locks, task.name):
+            made = made_meanwhile(task, lambda values: not self.explain(values, task))
+            if made is not None:
+                task.values.update(made)
+                return None
+            result = run_step(self.step.call(date))
+            if isinstance(result, TaskFailed):
+                return result
+            previous = Globals.dep_manager.get_values(task.name) if Globals.dep_manager else {}
+            made = {"reads": result["reads"], "files": self.files(),
+                    "outputs": output_stamps(self.step.outputs(date).values())}
+            task.values["dates"] = {**previous.get("dates", {}), date: made}
+            return None
 
     def clean(self) -> None:
         paths = [str(path) for file in self.step.kind.outputs.values()

@@ -220,3 +220,36 @@ def test_a_signal_stops_the_steps_children_and_sets_the_exit_code(project: Path,
     wait_for(lambda: not alive(child), timeout=10)
     assert "finished steps stay recorded" in run.stderr.read()
     assert ran(run_doit(project, "prepare:slow")) == set()
+
+
+def test_concurrent_runs_on_disjoint_tasks_both_succeed_and_keep_their_records(project: Path) -> None:
+    (project / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(sleep=1))
+    runs = [start_doit(project, "predict:fast"), start_doit(project, "predict:slow")]
+    assert [run.wait(timeout=60) for run in runs] == [0, 0]
+    state = project / "outputs" / "dev" / ".doit-state.json"
+    recorded = set(read_state(str(state), f"{state}.journal"))
+    assert {f"{step}:{name}" for step in ("prepare", "train", "predict") for name in ("fast", "slow")} <= recorded
+    assert ran(run_doit(project)) == {"evaluate:fast", "evaluate:slow"}
+
+
+def test_a_second_run_of_the_same_task_waits_and_finds_it_made(project: Path) -> None:
+    (project / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(sleep=3))
+    first = start_doit(project, "train:slow")
+    wait_for(lambda: slow_step_started(project))
+    second = start_doit(project, "train:slow")
+    assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
+    waited = second.stderr.read()
+    assert "train:slow is running in process" in waited and "made by another run meanwhile" in waited
+    model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
+    assert model.read_text() == "partial model...complete, seed 1"
+    assert ran(run_doit(project, "train:slow")) == set()
+
+
+def test_a_lock_left_by_a_dead_process_is_cleared_with_a_message(project: Path) -> None:
+    run = start_doit(project, "train:slow")
+    wait_for(lambda: slow_step_started(project))
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=30)
+    again = run_doit(project, "train:slow", "pipelines.slow.train.sleep=0")
+    assert again.returncode == 0, again.stderr
+    assert f"cleared the lock of train:slow left by process {run.pid}, which is gone" in again.stderr

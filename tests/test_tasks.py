@@ -37,7 +37,7 @@ def test_subtask_wiring_of_evaluate(project: Path) -> None:
     assert task["file_dep"][:2] == [f"{base}/prepare/features.csv", f"{base}/train/model.pkl"]
     assert task["file_dep"][2].endswith("mlops/pipelines/demand.py")
     assert task["targets"] == [f"{base}/evaluate/metrics.json"]
-    call = task["actions"][0][1][0]
+    call = task["actions"][0].__self__.step.call()
     assert call.fn == "mlops.pipelines.demand.evaluate" and call.params == {}
     assert call.inputs == {"features": f"{base}/prepare/features.csv", "model": f"{base}/train/model.pkl"}
 
@@ -112,5 +112,5 @@ def test_extra_inputs_become_file_dependencies(project: Path) -> None:
     steps = tasks.plan(compose(project, ["+pipelines.pipeline_1.prepare.inputs.holidays=calendar.csv"]))
     prepare = tasks.step_task(next(s for s in steps if s.task == "prepare:pipeline_1"), DigestCache())
     assert "calendar.csv" in prepare["file_dep"]
-    assert prepare["actions"][0][1][0].inputs == {"holidays": "calendar.csv"}
-    assert prepare["actions"][0][0] is tasks.run_and_record
+    action = prepare["actions"][0].__self__
+    assert isinstance(action, tasks.StepAction) and action.step.call().inputs == {"holidays": "calendar.csv"}

@@ -15,6 +15,8 @@ from doit.exceptions import TaskFailed
 
 from mlops.tracking import Reads, TrackedParams
 
+STAGING = ".staging-"
+
 
 @dataclass(frozen=True)
 class StepCall:
@@ -41,8 +43,11 @@ def run_step(call: StepCall) -> TaskFailed | dict[str, Any]:
         if call.root and not inside(str(target), call.root):
             return TaskFailed(f"{call.task}: {target} resolves outside {call.root}/ (a symbolic link?); "
                               "outputs must stay inside the outputs root")
+    # A staging folder left by a killed run of this step (runs of one task never overlap: see locks).
+    for stale in targets[0].parent.glob(STAGING + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
     # Stage in a private folder beside the outputs, so publishing is a rename on one file system.
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=targets[0].parent))
+    staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=targets[0].parent))
     try:
         staged = {name: staging / f"{name}-{Path(path).name}" for name, path in call.outputs.items()}
         inputs = {name: Path(path) for name, path in call.inputs.items()}

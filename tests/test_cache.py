@@ -86,6 +86,9 @@ def test_a_config_using_an_unknown_resolver_is_never_cached(project: Path) -> No
     OmegaConf.register_new_resolver("mlops_test_counter", lambda: calls.append(1) or len(calls), replace=True)
     config = project / "conf" / "config.yaml"
     config.write_text(config.read_text() + "run_number: ${mlops_test_counter:}\n")
-    cache = stored(project)
+    try:
+        cache = stored(project)
+    finally:
+        OmegaConf.clear_resolver("mlops_test_counter")
     assert cache.load(OVERRIDES) is None
     assert not (project / ".mlops" / "cache").exists() or not list((project / ".mlops" / "cache").iterdir())

@@ -200,3 +200,13 @@ def test_command_line_words_become_overrides_in_order(monkeypatch: pytest.Monkey
         assert command_line_overrides() == ["env=prod", "~gcp.bucket", "+a.b=1"]
     finally:
         doit_cmd.reset_vars()
+
+
+def test_no_eval_like_resolver_is_registered(repo_conf: Path) -> None:
+    from omegaconf.basecontainer import BaseContainer
+
+    compose(repo_conf)
+    registered = set(BaseContainer._resolvers)
+    assert registered <= {"oc.create", "oc.decode", "oc.deprecated", "oc.env", "oc.select", "oc.dict.keys",
+                          "oc.dict.values", "pyproject", "hydra", "now", "python_version"}, registered
+    assert not registered & {"eval", "python", "exec", "oc.eval"}

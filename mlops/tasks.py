@@ -389,19 +389,26 @@ def edited_outputs(stamps: dict[str, list[Any]], digests: DigestCache) -> list[s
     return reasons
 
 
-class ReadsUnchanged:
-    """doit up-to-date check: every config value the step read last time still has that value."""
+class UpToDate:
+    """A doit up-to-date check that can also say, one line per reason, why a step must run."""
 
     def __init__(self, step: Step, digests: DigestCache) -> None:
         self.step = step
         self.digests = digests
 
+    def check(self, task: Any, values: dict[str, Any]) -> bool:
+        """Say whether the step is up to date as far as this check can tell."""
+        return not self.explain(values, task)
+
+    def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
+        raise NotImplementedError
+
+
+class ReadsUnchanged(UpToDate):
+    """Every config value the step read last time still has that value, and its outputs are as written."""
+
     def __repr__(self) -> str:
         return "the config values this step read, and its outputs as it wrote them"
-
-    def check(self, task: Any, values: dict[str, Any]) -> bool:
-        """Say whether every value the step read last time is unchanged."""
-        return not self.explain(values)
 
     def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
         """Return one line per reason the step's config or an edited output makes it run."""
@@ -444,19 +451,11 @@ def dated_task(step: Step, digests: DigestCache) -> dict[str, Any]:
     }
 
 
-class DatedStep:
+class DatedStep(UpToDate):
     """Up-to-date check and action of a dated step: doit's state keeps, per date, what made its output."""
-
-    def __init__(self, step: Step, digests: DigestCache) -> None:
-        self.step = step
-        self.digests = digests
 
     def __repr__(self) -> str:
         return "the output for this date, from the current config values and inputs"
-
-    def check(self, task: Any, values: dict[str, Any]) -> bool:
-        """Say whether the output for the task's date exists and was made from what is there now."""
-        return not self.explain(values, task)
 
     def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
         """Return one line per reason the output for the task's date must be made again."""

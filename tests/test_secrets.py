@@ -45,7 +45,7 @@ def test_the_sentinel_appears_nowhere(tmp_path: Path) -> None:
         printed.append(result.stdout + result.stderr)
     assert any("failed on purpose" in text for text in printed), "the failing step must have run"
     assert (project / "outputs" / "prod" / "pipeline_1" / "train" / "model.pkl").is_file()
-    for args, text in zip(commands, printed):
+    for args, text in zip(commands, printed, strict=True):
         assert SENTINEL not in text, args
     for path in project.rglob("*"):
         if path.is_file():

@@ -58,7 +58,8 @@ def test_config_check_compares_only_what_the_step_read(project: Path) -> None:
     assert reasons("pipelines.pipeline_1.train.fn=mlops.pipelines.demand.train_boosted_trees") == [
         'config pipelines.pipeline_1.train.fn: "mlops.pipelines.demand.train_linear" -> '
         '"mlops.pipelines.demand.train_boosted_trees"']
-    assert tasks.ReadsUnchanged(tasks.plan(compose(project))[0], DigestCache()).explain({}) == ["no record of a successful run"]
+    first = tasks.plan(compose(project))[0]
+    assert tasks.ReadsUnchanged(first, DigestCache()).explain({}) == ["no record of a successful run"]
 
 
 def test_dated_step_targets_the_configured_date_and_offers_a_date_option(project: Path) -> None:

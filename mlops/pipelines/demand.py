@@ -69,7 +69,8 @@ def fit_ridge(features: pd.DataFrame, target: pd.Series, alpha: float) -> Ridge:
     return Ridge(alpha=alpha).fit(features, target)
 
 
-def fit_boosted_trees(features: pd.DataFrame, target: pd.Series, params: Mapping[str, Any]) -> HistGradientBoostingRegressor:
+def fit_boosted_trees(features: pd.DataFrame, target: pd.Series,
+                      params: Mapping[str, Any]) -> HistGradientBoostingRegressor:
     """Fit a histogram gradient-boosted tree ensemble."""
     model = HistGradientBoostingRegressor(
         max_iter=int(params["max_iter"]),

@@ -234,7 +234,8 @@ def test_concurrent_runs_on_disjoint_tasks_both_succeed_and_keep_their_records(p
 
 
 def test_a_second_run_of_the_same_task_waits_and_finds_it_made(project: Path) -> None:
-    (project / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(sleep=3))
+    # Long enough for the second run to start and reach the lock while the first still holds it.
+    (project / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(sleep=6))
     first = start_doit(project, "train:slow")
     wait_for(lambda: slow_step_started(project))
     second = start_doit(project, "train:slow")

@@ -32,12 +32,29 @@ class StateDB:
         self._data: dict[str, dict[str, Any]] | None = None
         self._pending: dict[str, dict[str, Any]] = {}
         self._wrote = False
+        self._seen: tuple[int, int] = (0, 0)  # (snapshot mtime, journal size) after our last look or write
+        self._foreign = False  # another process wrote since we loaded
 
     @property
     def _db(self) -> dict[str, dict[str, Any]]:
         if self._data is None:
+            self._seen = self._files()
             self._data = read_state(self.name, self.journal)
         return self._data
+
+    def changed_by_others(self) -> bool:
+        """Say whether another process has written the state since this one loaded it (a stat or two)."""
+        self._foreign = self._foreign or self._files() != self._seen
+        return self._foreign
+
+    def _files(self) -> tuple[int, int]:
+        sizes = []
+        for path, field in ((self.name, "st_mtime_ns"), (self.journal, "st_size")):
+            try:
+                sizes.append(getattr(os.stat(path), field))
+            except FileNotFoundError:
+                sizes.append(0)
+        return sizes[0], sizes[1]
 
     def get(self, task_id: str, dependency: str) -> Any:
         return self._db.get(task_id, {}).get(dependency)
@@ -78,7 +95,10 @@ class StateDB:
     def _append(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, separators=(",", ":")) + "\n"
         with self._locked(), open(self.journal, "a") as journal:
+            self.changed_by_others()  # under the lock: anything beyond what we saw is another run's
             journal.write(line)
+            journal.flush()
+            self._seen = (self._seen[0], os.fstat(journal.fileno()).st_size)
         self._wrote = True
 
     @contextmanager

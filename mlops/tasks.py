@@ -343,7 +343,7 @@ def made_meanwhile(task: Any, values_current: Callable[[dict[str, Any]], bool]) 
     """Return the values another run saved for this task since doit checked it, if they are current."""
     manager = Globals.dep_manager
     backend = getattr(manager, "backend", None)
-    if not isinstance(backend, StateDB):
+    if not isinstance(backend, StateDB) or not backend.changed_by_others():
         return None
     record = read_state(backend.name, backend.journal).get(task.name)
     if not record or not values_current(record.get("_values_:") or {}):

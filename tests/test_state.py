@@ -72,3 +72,14 @@ def test_a_run_that_changed_nothing_does_not_rewrite_the_snapshot(tmp_path: Path
     assert reader.get("train:a", "checker:") == "DigestChecker"
     reader.dump()
     assert Path(name).stat().st_mtime_ns == before
+
+
+def test_only_another_process_writes_count_as_changes_by_others(tmp_path: Path) -> None:
+    name = str(tmp_path / "state.json")
+    save(StateDB(name, JSONCodec()), "prepare:a", "0")
+    ours, theirs = StateDB(name, JSONCodec()), StateDB(name, JSONCodec())
+    assert ours.get("prepare:a", "checker:") == "DigestChecker"
+    save(ours, "train:a", "1")
+    assert not ours.changed_by_others()
+    save(theirs, "train:b", "2")
+    assert ours.changed_by_others()

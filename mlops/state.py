@@ -57,7 +57,8 @@ class StateDB:
         return sizes[0], sizes[1]
 
     def get(self, task_id: str, dependency: str) -> Any:
-        return self._db.get(task_id, {}).get(dependency)
+        record = self._db.get(task_id)
+        return record.get(dependency) if record is not None else None
 
     def in_(self, task_id: str) -> bool:
         return task_id in self._db

@@ -120,7 +120,7 @@ def env_dir(cfg: Config) -> Path:
     return Path(root) / cfg.env
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Step:
     """One pipeline's step of one kind, as planned from the config."""
 
@@ -169,8 +169,8 @@ def plan(cfg: Config) -> list[Step]:
         folder = f"{base}/{pipeline}"
         for name, section in sections.items():
             kind = STEP_KINDS[name]
-            inputs = _inputs(kind, sections, section, folder, where / name)
-            source = _source_file(section["fn"], where / name / "fn", cfg.root, allowed)
+            inputs = _inputs(kind, sections, section, folder, where, name)
+            source = _source_file(section["fn"], where, name, cfg.root, allowed)
             if kind.dated and date is None:
                 date = check_date(cfg.values.get("date"), "date")
             steps.append(Step(kind, pipeline, section, inputs, f"{folder}/{name}", source, date, outputs_root))
@@ -218,6 +218,22 @@ class Where:
         return f"{self.key} (in {self.file.relative_to(self.root)})"
 
 
+class _LazyWhere:
+    """A Where whose key is joined only if an error message needs it (planning makes thousands)."""
+
+    def __init__(self, base: Where, parts: tuple[str, ...]) -> None:
+        self.base, self.parts = base, parts
+
+    def __truediv__(self, part: str) -> "_LazyWhere":
+        return _LazyWhere(self.base, (*self.parts, part))
+
+    def __str__(self) -> str:
+        where = self.base
+        for part in self.parts:
+            where = where / part
+        return str(where)
+
+
 def _step_sections(pipeline_cfg: Any, where: Where) -> dict[str, dict[str, Any]]:
     if not isinstance(pipeline_cfg, dict):
         raise ConfigError(f"{where}: must be a mapping of step names to parameters")
@@ -239,7 +255,8 @@ def _step_sections(pipeline_cfg: Any, where: Where) -> dict[str, dict[str, Any]]
 
 
 def _inputs(kind: StepKind, sections: dict[str, Any], section: dict[str, Any], folder: str,
-            where: Where) -> dict[str, str]:
+            pipeline: Where, name: str) -> dict[str, str]:
+    where = _LazyWhere(pipeline, (name,))
     inputs = {}
     for need in kind.needs:
         if need not in sections:
@@ -253,8 +270,9 @@ def _inputs(kind: StepKind, sections: dict[str, Any], section: dict[str, Any], f
     return {**inputs, **extra}
 
 
-def _source_file(dotted: str, where: Where, root: Path, allowed: tuple[str, ...]) -> str:
+def _source_file(dotted: str, pipeline: Where, name: str, root: Path, allowed: tuple[str, ...]) -> str:
     module, _, function = dotted.rpartition(".")
+    where = _LazyWhere(pipeline, (name, "fn"))
     origin, defined = _module_functions(module)
     shown = _shown_path(origin, root) if origin else ""
     local = bool(shown) and not os.path.isabs(shown)
@@ -303,16 +321,16 @@ def _creator(kind: StepKind, steps: list[Step], digests: DigestCache) -> Callabl
 
 def step_task(step: Step, digests: DigestCache) -> dict[str, Any]:
     """Return the doit subtask of one step: inputs and code in, outputs out, rerun when a read value changed."""
-    call = step.call()
+    targets = list(step.outputs().values())
     check = ReadsUnchanged(step, digests)
     return {
         "name": step.pipeline,
         "doc": f"{step.kind.name} {step.pipeline} with {step.section['fn']}",
         "actions": [StepAction(step, check).run],
         "file_dep": [*step.inputs.values(), step.source],
-        "targets": list(call.outputs.values()),
+        "targets": targets,
         "uptodate": [check.check],
-        "clean": [(clean_outputs, [list(call.outputs.values()), call.root])],
+        "clean": [(clean_outputs, [targets, step.root])],
         "meta": {"source": step.source},
     }
 

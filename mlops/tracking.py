@@ -23,7 +23,7 @@ class Reads:
         self.keys: dict[str, list[str]] = {}
 
     def value(self, path: tuple[str, ...], value: Any) -> None:
-        self.values[_encode(path)] = stored_value(path, value)
+        self.values[_encode(path)] = copy.deepcopy(stored_value(path, value))
 
     def key_set(self, path: tuple[str, ...], keys: list[str]) -> None:
         self.keys[_encode(path)] = sorted(keys)
@@ -88,7 +88,7 @@ def stored_value(path: tuple[str, ...], value: Any) -> Any:
         # The state must never hold a secret; a digest still tells whether it changed.
         blob = json.dumps(value, sort_keys=True, default=str).encode()
         return {SECRET_DIGEST: hashlib.sha256(b"mlops-secret:" + blob).hexdigest()}
-    return copy.deepcopy(value)
+    return value
 
 
 def changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:

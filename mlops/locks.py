@@ -5,33 +5,42 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 
-@contextmanager
-def task_lock(folder: Path, task_name: str) -> Iterator[None]:
-    """Hold the task's lock; if another run holds it, say so and wait for it to finish."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{task_name.replace(':', '--')}.lock", "a+") as handle:
+class TaskLock:
+    """The lock of one task: a file under the env's .locks folder, flock-ed, holding the owner's pid."""
+
+    def __init__(self, folder: Path, task_name: str) -> None:
+        self.path = folder / f"{task_name.replace(':', '--')}.lock"
+        self.task_name = task_name
+        self.handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock; if another run holds it, say so and wait for it to finish."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.handle = open(self.path, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"mlops: {task_name} is running in process {_holder(handle) or '?'}; waiting for it",
+            print(f"mlops: {self.task_name} is running in process {_holder(handle) or '?'}; waiting for it",
                   file=sys.stderr)
             fcntl.flock(handle, fcntl.LOCK_EX)
         left = _holder(handle)
         if left and left != os.getpid() and not _alive(left):
             # The kernel freed the lock when that process died; its pid is all that is left.
-            print(f"mlops: cleared the lock of {task_name} left by process {left}, which is gone",
+            print(f"mlops: cleared the lock of {self.task_name} left by process {left}, which is gone",
                   file=sys.stderr)
         _write(handle, str(os.getpid()))
-        try:
-            yield
-        finally:
-            _write(handle, "")
-            fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def release(self) -> None:
+        """Give the lock up (once; later calls do nothing)."""
+        if self.handle is not None:
+            _write(self.handle, "")
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
 
 
 def _holder(handle: IO[str]) -> int | None:

@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 LAST_OF_A_SAVE = "deps:"  # doit's save_success sets this key last for each task
 
@@ -34,6 +34,8 @@ class StateDB:
         self._wrote = False
         self._seen: tuple[int, int] = (0, 0)  # (snapshot mtime, journal size) after our last look or write
         self._foreign = False  # another process wrote since we loaded
+        self._owner = os.getpid()
+        self._releases: dict[str, Callable[[], None]] = {}  # task locks to give up once its record is saved
 
     @property
     def _db(self) -> dict[str, dict[str, Any]]:
@@ -68,13 +70,28 @@ class StateDB:
         if _stored(record.get(dependency)) != _stored(value):  # unchanged records cost no write
             record[dependency] = value
             self._pending.setdefault(task_id, {})[dependency] = value
-        if dependency == LAST_OF_A_SAVE and task_id in self._pending:
-            self._append({"set": task_id, "values": self._pending.pop(task_id)})
+        if dependency == LAST_OF_A_SAVE:
+            if task_id in self._pending:
+                self._append({"set": task_id, "values": self._pending.pop(task_id)})
+            self._release(task_id)
 
     def remove(self, task_id: str) -> None:
         self._db.pop(task_id, None)
         self._pending.pop(task_id, None)
         self._append({"remove": task_id})
+        self._release(task_id)
+
+    def hold_until_saved(self, task_id: str, release: Callable[[], None]) -> bool:
+        """Keep a task's lock until doit has saved or removed its record; False if that cannot be done here."""
+        if os.getpid() != self._owner:  # a worker process of `doit -n`: doit saves in the main process
+            return False
+        self._releases[task_id] = release
+        return True
+
+    def _release(self, task_id: str) -> None:
+        release = self._releases.pop(task_id, None)
+        if release is not None:
+            release()
 
     def remove_all(self) -> None:
         self._data = {}
@@ -85,6 +102,8 @@ class StateDB:
         """Fold the journal into the snapshot, from what is on disk; nothing to do if nothing changed."""
         for task_id in list(self._pending):  # a save that never reached its last key
             self._append({"set": task_id, "values": self._pending.pop(task_id)})
+        for task_id in list(self._releases):
+            self._release(task_id)
         if not self._wrote:
             return
         with self._locked():

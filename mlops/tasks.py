@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -20,7 +21,7 @@ from doit.globals import Globals
 from mlops import signals
 from mlops.config import MASK, SECRET_KEY, Config, ConfigError, keep, masked, pyproject, session, settings
 from mlops.hashing import DigestCache, checker_for, file_digest
-from mlops.locks import task_lock
+from mlops.locks import TaskLock
 from mlops.reporter import Reporter
 from mlops.runner import StepCall, inside, run_step
 from mlops.state import StateDB, read_state
@@ -344,7 +345,7 @@ class StepAction:
 
     def run(self, task: Any) -> TaskFailed | None:
         """Run the step and keep what it read in doit's state (as task values, not also as its result)."""
-        with task_lock(self.step.locks, task.name):
+        with locked(self.step.locks, task.name):
             made = made_meanwhile(task, lambda values: not self.check.explain(values))
             if made is not None:
                 task.values.update(made)
@@ -355,6 +356,20 @@ class StepAction:
                 return result
             task.values.update(result, outputs=output_stamps(call.outputs.values()))
             return None
+
+
+@contextmanager
+def locked(folder: Path, task_name: str) -> Iterator[None]:
+    """Hold the task's lock while it runs, and on until doit has saved its record (where possible)."""
+    lock = TaskLock(folder, task_name)
+    lock.acquire()
+    backend = getattr(Globals.dep_manager, "backend", None)
+    try:
+        yield
+    finally:
+        # Released after the save, another run waiting for this task finds its record when it wakes.
+        if not (isinstance(backend, StateDB) and backend.hold_until_saved(task_name, lock.release)):
+            lock.release()
 
 
 def made_meanwhile(task: Any, values_current: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
@@ -502,7 +517,7 @@ class DatedStep(UpToDate):
             check_date(date, "--date")
         except ConfigError as error:
             return TaskFailed(f"{self.step.task}: {error}")
-        with task_lock(self.step.locks, task.name):
+        with locked(self.step.locks, task.name):
             made = made_meanwhile(task, lambda values: not self.explain(values, task))
             if made is not None:
                 task.values.update(made)

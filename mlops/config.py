@@ -115,10 +115,15 @@ def command_line_overrides() -> list[str]:
             for key, value in words.items()]
 
 
+def secret_path(parts: Sequence[str]) -> bool:
+    """Say whether any key along a config key path looks secret (password, token, secret, key)."""
+    return any(SECRET_KEY.search(str(part)) for part in parts)
+
+
 def masked(value: Any, secret: bool = False) -> Any:
     """Return `value` with the values of secret-looking keys replaced by a mask."""
     if isinstance(value, dict):
-        return {k: masked(v, secret or bool(SECRET_KEY.search(str(k)))) for k, v in value.items()}
+        return {k: masked(v, secret or secret_path([k])) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v, secret) for v in value]
     return MASK if secret and value not in (None, "") else value

@@ -19,7 +19,7 @@ from doit.exceptions import TaskFailed
 from doit.globals import Globals
 
 from mlops import signals
-from mlops.config import MASK, SECRET_KEY, Config, ConfigError, keep, masked, pyproject, session, settings
+from mlops.config import MASK, Config, ConfigError, keep, masked, pyproject, secret_path, session, settings
 from mlops.hashing import DigestCache, checker_for, file_digest
 from mlops.locks import TaskLock
 from mlops.reporter import Reporter
@@ -463,8 +463,7 @@ def _shown(key: str, value: Any) -> str:
         return "(absent)"
     if isinstance(value, dict) and SECRET_DIGEST in value:
         return json.dumps(MASK)
-    secret = any(SECRET_KEY.search(part) for part in key.split("."))
-    return json.dumps(masked(value, secret))
+    return json.dumps(masked(value, secret_path(key.split("."))))
 
 
 def dated_task(step: Step, digests: DigestCache) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Iterator
 
-from mlops.config import SECRET_KEY
+from mlops.config import secret_path
 
 MISSING = {"__mlops_missing__": True}  # what a read of an absent key saw (JSON-safe)
 SECRET_DIGEST = "__mlops_secret_sha256__"
@@ -84,7 +84,7 @@ class TrackedParams(Mapping[str, Any]):
 
 def stored_value(path: tuple[str, ...], value: Any) -> Any:
     """Return what the state keeps of a read value: the value, or a digest if its key looks secret."""
-    if value not in (None, "", MISSING) and any(SECRET_KEY.search(part) for part in path):
+    if value not in (None, "", MISSING) and secret_path(path):
         # The state must never hold a secret; a digest still tells whether it changed.
         blob = json.dumps(value, sort_keys=True, default=str).encode()
         return {SECRET_DIGEST: hashlib.sha256(b"mlops-secret:" + blob).hexdigest()}

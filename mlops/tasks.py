@@ -20,7 +20,7 @@ from doit.globals import Globals
 
 from mlops import signals
 from mlops.config import MASK, Config, ConfigError, keep, masked, pyproject, secret_path, session, settings
-from mlops.hashing import DigestCache, checker_for, file_digest
+from mlops.hashing import DigestCache, checker_for
 from mlops.locks import TaskLock
 from mlops.reporter import Reporter
 from mlops.runner import StepCall, inside, run_step
@@ -354,7 +354,7 @@ class StepAction:
             result = run_step(call)
             if isinstance(result, TaskFailed):
                 return result
-            task.values.update(result, outputs=output_stamps(call.outputs.values()))
+            task.values.update(result, outputs=output_stamps(call.outputs.values(), self.check.digests))
             return None
 
 
@@ -400,12 +400,13 @@ def clean_outputs(paths: list[str], root: str) -> None:
             os.unlink(path)
 
 
-def output_stamps(paths: Iterable[str]) -> dict[str, list[Any]]:
+def output_stamps(paths: Iterable[str], digests: DigestCache) -> dict[str, list[Any]]:
     """Return (mtime_ns, size, digest) of each output as written, to notice later edits by hand."""
     stamps = {}
     for path in paths:
         info = os.stat(path)
-        stamps[path] = [info.st_mtime_ns, info.st_size, file_digest(path)]
+        # Through the cache: the downstream step's file check then finds this digest instead of hashing again.
+        stamps[path] = [info.st_mtime_ns, info.st_size, digests.digest(path, info)]
     return stamps
 
 
@@ -526,7 +527,7 @@ class DatedStep(UpToDate):
                 return result
             previous = Globals.dep_manager.get_values(task.name) if Globals.dep_manager else {}
             made = {"reads": result["reads"], "files": self.files(),
-                    "outputs": output_stamps(self.step.outputs(date).values())}
+                    "outputs": output_stamps(self.step.outputs(date).values(), self.digests)}
             task.values["dates"] = {**previous.get("dates", {}), date: made}
             return None
 

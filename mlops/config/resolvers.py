@@ -1,35 +1,26 @@
-"""Custom OmegaConf resolvers, registered once when mlops.config is imported."""
+"""The project's OmegaConf resolvers: ${pyproject:...}, and oc.env noting which variables it reads."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from omegaconf import OmegaConf
 from omegaconf.resolvers import oc
 
+from mlops.common.files import read_toml
+
 PYPROJECT = "pyproject.toml"
-
-
-@functools.lru_cache(maxsize=8)
-def _read_toml(path: Path, mtime_ns: int) -> dict[str, Any]:
-    # mtime_ns is part of the cache key so an edited file is read again.
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
 
 
 def pyproject_value(dotted_key: str, file: str = PYPROJECT) -> Any:
     """Return the value at `dotted_key` (e.g. project.version) in the project's pyproject.toml."""
-    path = Path(file)
     try:
-        node: Any = _read_toml(path.resolve(), path.stat().st_mtime_ns)
+        node: Any = read_toml(Path(file))
     except FileNotFoundError:
         raise ValueError(f"{file} not found in {Path.cwd().name}/; run from the project folder") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{file} is not valid TOML: {error}") from None
     for part in dotted_key.split("."):
         if not isinstance(node, dict) or part not in node:
             raise ValueError(f"{file} has no key '{dotted_key}'")
@@ -37,29 +28,42 @@ def pyproject_value(dotted_key: str, file: str = PYPROJECT) -> Any:
     return node
 
 
-_env_reads: list[set[str]] = []
+@dataclass
+class EnvReads:
+    """The environment variables ${oc.env:...} read, and those it found unset with no default."""
+
+    names: set[str] = field(default_factory=set)
+    unset: list[str] = field(default_factory=list)
+
+
+_env_reads: list[EnvReads] = []
 
 
 @contextlib.contextmanager
-def tracking_env() -> Iterator[set[str]]:
-    """Collect the names of the environment variables that ${oc.env:...} reads inside the block."""
-    names: set[str] = set()
-    _env_reads.append(names)
+def noting_env() -> Iterator[EnvReads]:
+    """Collect what ${oc.env:...} reads inside the block."""
+    reads = EnvReads()
+    _env_reads.append(reads)
     try:
-        yield names
+        yield reads
     finally:
-        _env_reads.remove(names)
+        _env_reads.remove(reads)
 
 
-def tracked_env(key: str, *default: Any) -> Any:
+def noted_env(key: str, *default: Any) -> Any:
     """OmegaConf's oc.env, noting which variable was read (the config cache depends on it)."""
-    for names in _env_reads:
-        names.add(key)
-    return oc.env(key, *default)
+    for reads in _env_reads:
+        reads.names.add(key)
+    try:
+        return oc.env(key, *default)
+    except KeyError:
+        for reads in _env_reads:
+            reads.unset.append(key)
+        raise
 
 
 def register() -> None:
     """Register the project's resolvers with OmegaConf; calling it again changes nothing."""
     if not OmegaConf.has_resolver("pyproject"):
         OmegaConf.register_new_resolver("pyproject", pyproject_value)
-        OmegaConf.register_new_resolver("oc.env", tracked_env, replace=True)
+        OmegaConf.register_new_resolver("oc.env", noted_env, replace=True)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from doit.cmd_base import DoitCmdBase
+from doit.exceptions import InvalidCommand
+
+from mlops.doit_adapter import internals
 
 
-class Why(DoitCmdBase):
+class Why(DoitCmdBase):  # type: ignore[misc]
     """doit command: say why tasks will run, one line per reason."""
 
     name = "why"
@@ -49,7 +52,7 @@ class Why(DoitCmdBase):
             return
         if status.status == "error":
             yield status.get_error_message()
-        reasons = status.reasons
+        reasons = internals.status_reasons(status)
         for check, _, _ in reasons.get("uptodate_false", []):
             explain = getattr(getattr(check, "__self__", None), "explain", None)
             if explain is None:
@@ -71,8 +74,6 @@ class Why(DoitCmdBase):
             yield f"code changed: {dep}" if dep == source else f"input changed: {dep}"
 
     def _invalid(self, name: str) -> Exception:
-        from doit.exceptions import InvalidCommand
-
         return InvalidCommand(f"'{name}' is not a task; `doit list --all` shows them")
 
 

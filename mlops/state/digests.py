@@ -5,12 +5,12 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import xxhash
-from doit.dependency import FileChangedChecker
+
+from mlops.common.files import write_atomically
 
 CHUNK = 1 << 20
 
@@ -49,11 +49,7 @@ class DigestCache:
         """Write the cache atomically; losing it only costs hashing again."""
         if self.path is None or not self.hashed:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=".digests-", dir=self.path.parent)
-        with os.fdopen(handle, "w") as out:
-            json.dump(self.entries, out)
-        os.replace(staging, self.path)
+        write_atomically(self.path, json.dumps(self.entries))
 
     def _entries(self) -> dict[str, list[Any]]:
         if self.entries is None:
@@ -65,28 +61,3 @@ class DigestCache:
                     pass
                 atexit.register(self.save)
         return self.entries
-
-
-class DigestChecker(FileChangedChecker):
-    """doit file checker on (mtime_ns, size, xxh3 digest): a touched, unchanged file is hashed once."""
-
-    cache = DigestCache()
-
-    def check_modified(self, file_path: str, file_stat: os.stat_result, state: Any) -> bool:
-        mtime_ns, size, digest = state
-        if file_stat.st_mtime_ns == mtime_ns and file_stat.st_size == size:
-            return False
-        if file_stat.st_size != size:
-            return True
-        return self.cache.digest(file_path, file_stat) != digest
-
-    def get_state(self, dep: str, current_state: Any) -> tuple[int, int, str] | None:
-        stat = os.stat(dep)
-        if current_state and list(current_state[:2]) == [stat.st_mtime_ns, stat.st_size]:
-            return None
-        return stat.st_mtime_ns, stat.st_size, self.cache.digest(dep, stat)
-
-
-def checker_for(cache: DigestCache) -> type[DigestChecker]:
-    """Return a DigestChecker class bound to `cache` (doit instantiates the class itself)."""
-    return type("DigestChecker", (DigestChecker,), {"cache": cache})

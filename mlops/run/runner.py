@@ -7,42 +7,25 @@ import importlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from doit.exceptions import TaskFailed
-
-from mlops.tracking import Reads, TrackedParams
+from mlops.common.errors import StepError
+from mlops.plan.steps import StepCall
+from mlops.run.reads import Reads, TrackedParams
 
 STAGING = ".staging-"
 
 
-@dataclass(frozen=True)
-class StepCall:
-    """Everything one step needs, as plain data."""
-
-    task: str
-    fn: str
-    inputs: dict[str, str]
-    params: dict[str, Any]
-    outputs: dict[str, str]
-    runner_reads: dict[str, Any] = field(default_factory=dict)
-    root: str = ""  # if set, every output must resolve inside this folder
-
-
-def run_step(call: StepCall) -> TaskFailed | dict[str, Any]:
+def run_step(call: StepCall) -> dict[str, Any]:
     """Run the step; outputs reach their final paths only if it succeeds; return the config it read."""
-    try:
-        function = load_function(call.fn)
-    except LookupError as error:
-        return TaskFailed(f"{call.task}: {error}")
+    function = load_function(call.fn)
     targets = [Path(path) for path in call.outputs.values()]
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
         if call.root and not inside(str(target), call.root):
-            return TaskFailed(f"{call.task}: {target} resolves outside {call.root}/ (a symbolic link?); "
-                              "outputs must stay inside the outputs root")
+            raise StepError(f"{target} resolves outside {call.root}/ (a symbolic link?); "
+                            "outputs must stay inside the outputs root")
     # A staging folder left by a killed run of this step (runs of one task never overlap: see locks).
     for stale in targets[0].parent.glob(STAGING + "*"):
         shutil.rmtree(stale, ignore_errors=True)
@@ -50,18 +33,18 @@ def run_step(call: StepCall) -> TaskFailed | dict[str, Any]:
     staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=targets[0].parent))
     try:
         staged = {name: staging / f"{name}-{Path(path).name}" for name, path in call.outputs.items()}
-        inputs = {name: Path(path) for name, path in call.inputs.items()}
         reads = Reads()
         for key, value in call.runner_reads.items():
             reads.value((key,), value)
+        inputs = {name: Path(path) for name, path in call.inputs.items()}
         function(inputs=inputs, params=TrackedParams(copy.deepcopy(call.params), reads), outputs=dict(staged))
         missing = [name for name, path in staged.items() if not path.is_file()]
         if missing:
-            return TaskFailed(f"{call.task}: {call.fn} did not write outputs['{missing[0]}']; "
-                              "a step must write every output it is handed")
+            raise StepError(f"{call.fn} did not write outputs['{missing[0]}']; "
+                            "a step must write every output it is handed")
         for name, path in staged.items():
             os.replace(path, call.outputs[name])
-        return {"reads": reads.to_json()}
+        return reads.to_json()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -78,7 +61,7 @@ def load_function(dotted: str) -> Callable[..., Any]:
     try:
         function = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError, ValueError) as error:
-        raise LookupError(f"cannot load step function '{dotted}': {error}") from None
+        raise StepError(f"cannot load step function '{dotted}': {error}") from None
     if not callable(function):
-        raise LookupError(f"'{dotted}' is not a function")
-    return function
+        raise StepError(f"'{dotted}' is not a function")
+    return function  # type: ignore[no-any-return]

@@ -1,4 +1,4 @@
-"""Record which config values a step reads, so it reruns only when one of those values changes."""
+"""Reads: which config values a step read, so that it reruns only when one of those values changes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Iterator
 
-from mlops.config import secret_path
-
-MISSING = {"__mlops_missing__": True}  # what a read of an absent key saw (JSON-safe)
+from mlops.config.model import secret_path
+from mlops.plan.steps import MISSING
 SECRET_DIGEST = "__mlops_secret_sha256__"
 
 
@@ -23,12 +22,15 @@ class Reads:
         self.keys: dict[str, list[str]] = {}
 
     def value(self, path: tuple[str, ...], value: Any) -> None:
+        """Record that the value at `path` was read."""
         self.values[_encode(path)] = copy.deepcopy(stored_value(path, value))
 
     def key_set(self, path: tuple[str, ...], keys: list[str]) -> None:
+        """Record that the keys of the mapping at `path` were listed."""
         self.keys[_encode(path)] = sorted(keys)
 
     def to_json(self) -> dict[str, Any]:
+        """Return the record as JSON-safe data."""
         return {"values": self.values, "keys": self.keys}
 
 

@@ -13,17 +13,19 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-LAST_OF_A_SAVE = "deps:"  # doit's save_success sets this key last for each task
+from mlops.common.files import write_atomically
 
 
 class StateDB:
-    """A doit backend (`[tool.doit.plugins.backend]`): snapshot + journal, loaded lazily."""
+    """doit's backend interface (get, set, in_, remove, remove_all, dump) on a snapshot + journal.
 
-    desc = "JSON snapshot plus a per-task journal, safe against kills and concurrent runs"
+    `last_key` is the key that a save of one task's record writes last: the record is journaled then.
+    """
+
+    last_key = ""
 
     def __init__(self, name: str, codec: Any, **_: Any) -> None:
         self.name = name
@@ -70,7 +72,7 @@ class StateDB:
         if _stored(record.get(dependency)) != _stored(value):  # unchanged records cost no write
             record[dependency] = value
             self._pending.setdefault(task_id, {})[dependency] = value
-        if dependency == LAST_OF_A_SAVE:
+        if dependency == self.last_key:
             if task_id in self._pending:
                 self._append({"set": task_id, "values": self._pending.pop(task_id)})
             self._release(task_id)
@@ -108,7 +110,7 @@ class StateDB:
             return
         with self._locked():
             state = read_state(self.name, self.journal)
-            write_atomically(self.name, self.codec.encode(state))
+            write_atomically(self.name, self.codec.encode(state), durable=True)
             with open(self.journal, "w"):
                 pass
 
@@ -160,18 +162,3 @@ def read_state(snapshot: str, journal: str) -> dict[str, dict[str, Any]]:
         elif entry.get("remove_all"):
             state = {}
     return state
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename, so readers see old or new."""
-    folder = os.path.dirname(path) or "."
-    handle, staging = tempfile.mkstemp(prefix=".state-", dir=folder)
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(staging, path)
-    except BaseException:
-        os.unlink(staging)
-        raise

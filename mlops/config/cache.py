@@ -13,11 +13,11 @@ import json
 import os
 import re
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from mlops.config import CONF_DIR, Config
+from mlops.common.files import write_atomically
+from mlops.config.model import CONF_DIR, Config
 
 FORMAT = 1
 FOLDER = ".mlops/cache"
@@ -26,6 +26,7 @@ PYPROJECT = "pyproject.toml"
 # Resolvers whose results depend only on what the cache key covers (files, overrides, env values).
 PURE_RESOLVERS = frozenset({"oc.env", "pyproject", "hydra", "oc.select", "oc.dict.keys",
                             "oc.dict.values", "oc.decode", "oc.create", "oc.deprecated"})
+CODE = ("mlops.config.compose", "mlops.config.resolvers", "hydra", "omegaconf")  # code whose change is a miss
 JSON_TOKEN = re.compile(r"\\u0000env:([^\\\"]+?)\\u0000")  # a placeholder as json.dumps writes it
 
 
@@ -80,11 +81,7 @@ class ConfigCache:
             return  # a value JSON cannot hold (bytes): compose every time instead
         if json.loads(text)["values"] != entry["values"]:
             return  # keys JSON would turn into strings (1: a): compose every time instead
-        self.folder.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=".entry-", dir=self.folder)
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.replace(staging, self._file(overrides))
+        write_atomically(self._file(overrides), text)
         self._prune()
 
     def fingerprint(self) -> dict[str, list[int]]:
@@ -92,8 +89,9 @@ class ConfigCache:
         stats: dict[str, list[int]] = {}
         _stat_tree(self.root / CONF_DIR, CONF_DIR, stats)
         stats[PYPROJECT] = _stat(self.root / PYPROJECT)
-        for module in ("mlops.compose", "mlops.resolvers", "hydra", "omegaconf"):
-            stats[f"<{module}>"] = _stat(importlib.util.find_spec(module).origin)
+        for module in CODE:
+            spec = importlib.util.find_spec(module)
+            stats[f"<{module}>"] = _stat(spec.origin) if spec is not None and spec.origin else []
         return stats
 
     def _file(self, overrides: Sequence[str]) -> Path:

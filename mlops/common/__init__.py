@@ -1,0 +1,1 @@
+"""The bottom layer: the project's error types, atomic files, TOML, names. Imports nothing of mlops."""

@@ -1,0 +1,59 @@
+"""Files written atomically and TOML read once per version of the file."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from mlops.common.errors import ConfigError
+
+
+def write_atomically(path: str | os.PathLike[str], text: str, durable: bool = False) -> None:
+    """Write `text` through a temporary file and a rename, so readers see the old or the new content."""
+    folder = os.path.dirname(os.fspath(path)) or "."
+    os.makedirs(folder, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        os.unlink(staging)
+        raise
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Return a TOML file parsed (FileNotFoundError if it is missing); an edited file is read again."""
+    resolved = path.resolve()
+    return _parsed(resolved, resolved.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: Path, mtime_ns: int) -> dict[str, Any]:
+    # mtime_ns is part of the cache key so that an edited file is parsed again.
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path.name}: not valid TOML ({error})") from None
+
+
+def project_toml(root: Path) -> dict[str, Any]:
+    """Return the project's pyproject.toml parsed (empty if there is none)."""
+    try:
+        return read_toml(root / "pyproject.toml")
+    except FileNotFoundError:
+        return {}
+
+
+def settings(root: Path) -> dict[str, Any]:
+    """Return the project's `[tool.mlops]` table from pyproject.toml (empty if there is none)."""
+    table = project_toml(root).get("tool", {}).get("mlops", {})
+    return table if isinstance(table, dict) else {}

@@ -1,0 +1,169 @@
+"""Compose with Hydra (base + env patch), attach the pipeline files, apply overrides, resolve fully."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import yaml
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from mlops.common.errors import ConfigError
+from mlops.common.names import IDENTIFIER, PLAIN_NAME, escaped, one_line
+from mlops.config import explain, hydra_adapter, resolvers
+from mlops.config.model import CONF_DIR, PIPELINES, Config
+
+BASE = "config"
+ENV_GROUP = "env"
+RESOLVER_USE = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
+ABSENT = object()
+
+
+def compose(root: Path, overrides: Sequence[str] = ()) -> Config:
+    """Compose and fully resolve the configuration of the project at `root` with Hydra overrides."""
+    resolvers.register()
+    conf_dir = root / CONF_DIR
+    parsed = parse_overrides(overrides)
+    check_env_choice(parsed)
+    groups = {path.name for path in conf_dir.iterdir() if path.is_dir()} - {PIPELINES} if conf_dir.is_dir() else set()
+    for_hydra = [o.input_line for o in parsed if _is_hydras(o.key_or_group, groups)]
+    ours = [o for o in parsed if not _is_hydras(o.key_or_group, groups)]
+    with resolvers.noting_env() as env_reads:
+        cfg, env = _compose_base(conf_dir, for_hydra)
+        files = pipeline_files(conf_dir / PIPELINES)
+        texts = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
+        _attach_pipelines(cfg, {name: load_yaml(texts[name], files[name], root) for name in files})
+        _apply_overrides(cfg, ours)
+        values = _resolve(cfg, files, root, env_reads)
+    sources = [*overrides, *texts.values(), *_base_texts(conf_dir)]
+    used = {name for text in sources for name in RESOLVER_USE.findall(text)}
+    return Config(values, env, root, files, frozenset(env_reads.names), frozenset(used), tuple(overrides))
+
+
+def _is_hydras(key: str, groups: set[str]) -> bool:
+    # Config group choices (env=prod) and hydra.* settings go to Hydra; values are applied after the pipelines.
+    head = key.split(".", 1)[0].split("/", 1)[0]
+    return head in groups or head == "hydra"
+
+
+def _base_texts(conf_dir: Path) -> Iterator[str]:
+    for path in conf_dir.rglob("*.y*ml"):
+        if path.parent != conf_dir / PIPELINES:
+            yield path.read_text(errors="replace")
+
+
+def parse_overrides(overrides: Sequence[str]) -> list[Override]:
+    """Parse Hydra override strings, naming the one that does not follow the grammar."""
+    parser = OverridesParser.create()
+    parsed = []
+    for line in overrides:
+        try:
+            parsed.extend(parser.parse_overrides([line]))
+        except OverrideParseException as error:
+            reason = escaped(str(error).splitlines()[0])
+            raise ConfigError(f"override '{escaped(line)}' is not valid Hydra override syntax ({reason}); "
+                              "write key=value, +key=value, ++key=value or ~key=") from None
+    return parsed
+
+
+def check_env_choice(overrides: list[Override]) -> None:
+    """Fail on an env= choice that is not a plain option name (it would name another file)."""
+    for override in overrides:
+        if override.key_or_group == ENV_GROUP and not override.is_delete():
+            value = str(override.value())
+            if not PLAIN_NAME.match(value):
+                raise ConfigError(f"env={escaped(value)}: an env option is the name of a file in "
+                                  f"{CONF_DIR}/{ENV_GROUP}/ (letters, digits, _ -), without '/' or '..'")
+
+
+def pipeline_files(folder: Path) -> dict[str, Path]:
+    """Return every pipeline file in `folder` by pipeline name; a bad file name is an error."""
+    files: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
+        if path.suffix not in (".yaml", ".yml"):
+            continue
+        if not IDENTIFIER.match(path.stem):
+            fixed = re.sub(r"\W", "_", path.stem)
+            fixed = fixed if IDENTIFIER.match(fixed) else f"p_{fixed}"
+            raise ConfigError(f"{CONF_DIR}/{PIPELINES}/{path.name}: a pipeline name must be a plain "
+                              f"identifier (letters, digits, _); rename it, e.g. to {fixed}{path.suffix}")
+        if path.stem in files:
+            raise ConfigError(f"{CONF_DIR}/{PIPELINES}/{path.name}: pipeline '{path.stem}' is defined "
+                              "twice (.yaml and .yml); keep one file")
+        files[path.stem] = path
+    return files
+
+
+def load_yaml(text: str, path: Path, root: Path) -> dict[str, Any]:
+    """Parse one pipeline file's YAML mapping, naming file and line when it cannot be parsed."""
+    shown = path.relative_to(root) if path.is_relative_to(root) else path
+    try:
+        node = hydra_adapter.parse_yaml(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(explain.yaml_error(shown, error)) from None
+    if node is not None and not isinstance(node, dict):
+        raise ConfigError(f"{shown}: must hold a mapping of step names to parameters, not a list")
+    return node or {}
+
+
+def _compose_base(conf_dir: Path, overrides: list[str]) -> tuple[DictConfig, str]:
+    if not (conf_dir / f"{BASE}.yaml").is_file():
+        raise ConfigError(f"{CONF_DIR}/{BASE}.yaml not found; run doit in the project folder")
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base="1.3"):
+            cfg = hydra_compose(BASE, overrides=overrides, return_hydra_config=True)
+    except MissingConfigException as error:
+        raise ConfigError(explain.missing_option(error)) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(explain.yaml_error(explain.yaml_file(error, conf_dir), error)) from None
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(explain.hydra_error(error, conf_dir)) from None
+    # Let ${hydra:runtime.choices.env} and friends resolve, as in a Hydra app.
+    HydraConfig.instance().set_config(cfg)
+    env = str(cfg.hydra.runtime.choices.get(ENV_GROUP) or "default")
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg, env
+
+
+def _attach_pipelines(cfg: DictConfig, pipelines: dict[str, dict[str, Any]]) -> None:
+    with open_dict(cfg):
+        base = cfg.get(PIPELINES)
+        cfg[PIPELINES] = OmegaConf.merge(base, pipelines) if base is not None else pipelines
+
+
+def _apply_overrides(cfg: DictConfig, overrides: list[Override]) -> None:
+    for override in overrides:
+        plain_set = not (override.is_add() or override.is_force_add() or override.is_delete())
+        if plain_set and OmegaConf.select(cfg, override.key_or_group, default=ABSENT,
+                                          throw_on_resolution_failure=False) is ABSENT:
+            key = override.key_or_group
+            raise ConfigError(f"{key}: no such key in the config; to add it, write +{override.input_line}")
+    try:
+        hydra_adapter.apply_overrides(cfg, overrides)
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError(one_line(str(error))) from None
+
+
+def _resolve(cfg: DictConfig, files: dict[str, Path], root: Path,
+             env_reads: resolvers.EnvReads) -> dict[str, Any]:
+    try:
+        values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as error:
+        key = str(error.full_key)
+        raise ConfigError(f"{key}{explain.where(key, files, root)}: a required value (???) is not set; "
+                          f"set it in conf/ or on the command line: {key}=...") from None
+    except OmegaConfBaseException as error:
+        key = str(error.full_key)
+        reason = explain.resolve_error(error, explain.raw_value(cfg, key), env_reads.unset)
+        raise ConfigError(f"{key}{explain.where(key, files, root)}: {reason}") from None
+    assert isinstance(values, dict)
+    return {str(key): value for key, value in values.items()}

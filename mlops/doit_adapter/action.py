@@ -1,0 +1,84 @@
+"""A step's doit action: hold the task's lock, adopt another run's identical result, or run the step."""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from doit.exceptions import TaskFailed
+
+from mlops.common.errors import MlopsError
+from mlops.common.names import check_date
+from mlops.doit_adapter import internals
+from mlops.doit_adapter.check import StepCheck, record_key
+from mlops.plan import Step
+from mlops.run.executor import Executor
+from mlops.run.uptodate import consumed, made_record, reasons
+from mlops.state.locks import TaskLock
+from mlops.state.store import StateDB, read_state
+
+LOCKS = ".locks"
+
+
+class StepAction:
+    """Run one step through an executor and keep the record of what made its output."""
+
+    def __init__(self, step: Step, check: StepCheck, executor: Executor) -> None:
+        self.step = step
+        self.check = check
+        self.executor = executor
+
+    def run(self, task: Any) -> TaskFailed | None:
+        """doit's action: a failure of ours becomes one line; a step's own exception keeps its traceback."""
+        try:
+            self._run(task)
+        except MlopsError as error:
+            return TaskFailed(f"{task.name}: {error}")
+        return None
+
+    def _run(self, task: Any) -> None:
+        date = self.check.date(task)
+        if date is not None:
+            check_date(date, "--date")
+        digests = self.check.digests
+        with locked(Path(self.step.env_dir) / LOCKS, task.name):
+            made = adopted(task.name, self.step, date, digests)
+            if made is None:
+                files = consumed(self.step, digests)
+                reads = self.executor.run(self.step.call(date))
+                made = made_record(reads, files, self.step.outputs(date).values(), digests)
+            # A dated step keeps one record per date: the other dates' records stay as they were.
+            previous = internals.saved_values(task.name).get("made", {}) if date is not None else {}
+            task.values["made"] = {**previous, record_key(date): made}
+
+
+@contextmanager
+def locked(folder: Path, task_name: str) -> Iterator[None]:
+    """Hold the task's lock while it runs, and on until doit has saved its record (where possible)."""
+    lock = TaskLock(folder, task_name)
+    lock.acquire()
+    backend = internals.state_backend()
+    try:
+        yield
+    finally:
+        # Released after the save, another run waiting for this task finds its record when it wakes.
+        if not (isinstance(backend, StateDB) and backend.hold_until_saved(task_name, lock.release)):
+            lock.release()
+
+
+def adopted(task_name: str, step: Step, date: str | None, digests: Any) -> dict[str, Any] | None:
+    """Return the record another run saved meanwhile, if it is exactly what this run would make."""
+    backend = internals.state_backend()
+    if not isinstance(backend, StateDB) or not backend.changed_by_others():
+        return None
+    values = (read_state(backend.name, backend.journal).get(task_name) or {}).get(internals.VALUES_KEY) or {}
+    made = (values.get("made") or {}).get(record_key(date))
+    if made is None or reasons(step, date, made, digests, files=True):
+        return None
+    if not all(os.path.exists(path) for path in step.outputs(date).values()):
+        return None
+    print(f"mlops: {task_name} was made by another run meanwhile; it is up to date", file=sys.stderr)
+    return dict(made)

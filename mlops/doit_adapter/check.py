@@ -1,0 +1,49 @@
+"""doit's up-to-date check of a step, explaining itself one line per reason (for `doit why`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops.common.names import DATE
+from mlops.doit_adapter import internals
+from mlops.plan import Step
+from mlops.run.uptodate import reasons
+from mlops.state.digests import DigestCache
+
+
+def record_key(date: str | None) -> str:
+    """Return the key of a run's record among a step's records: its date, or '' for an undated step."""
+    return date or ""
+
+
+class StepCheck:
+    """Up to date when the record of what made the output (for this date) still holds."""
+
+    def __init__(self, step: Step, digests: DigestCache) -> None:
+        self.step = step
+        self.digests = digests
+
+    def __repr__(self) -> str:
+        return "the config values this step read, the files it consumed and its outputs as it wrote them"
+
+    def date(self, task: Any) -> str | None:
+        """Return the date this run asks for (--date, else the config's), None for an undated step."""
+        if not self.step.kind.dated:
+            return None
+        options = getattr(task, "options", None) or {}
+        return str(options.get("date", self.step.date))
+
+    def check(self, task: Any, values: dict[str, Any]) -> bool:
+        """Say whether the step is up to date as far as its record tells (doit checks file deps itself)."""
+        return not self.explain(values, task)
+
+    def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
+        """Return one line per reason the step must run."""
+        date = self.date(task) if task is not None else self.step.date
+        if date is not None and not DATE.match(date):
+            return [f"--date {date} is not a date"]
+        if task is not None and date is not None:
+            internals.set_targets(task, list(self.step.outputs(date).values()))
+        made = (values.get("made") or {}).get(record_key(date))
+        # doit compares an undated step's file deps itself; a dated step's record is per date.
+        return reasons(self.step, date, made, self.digests, files=date is not None)

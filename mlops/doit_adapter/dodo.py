@@ -1,0 +1,89 @@
+"""What dodo.py needs: DOIT_CONFIG and the built-in task creators, and `config_task` for a project's own tasks."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from mlops.common.errors import MlopsError
+from mlops.common.files import project_toml
+from mlops.config import Config
+from mlops.doit_adapter import backend, loader
+from mlops.doit_adapter.checker import checker_for
+from mlops.doit_adapter.reporter import Reporter
+from mlops.doit_adapter.session import Invocation, invocation
+from mlops.doit_adapter.tasks import kind_creator, print_config_creator
+from mlops.run import signals
+from mlops.run.executor import LocalExecutor
+
+STATE_FILE = ".doit-state.json"
+
+
+def dodo(dodo_file: str | Path) -> dict[str, Any]:
+    """Return DOIT_CONFIG and every built-in task creator; exit with one line on a config error."""
+    root = Path(dodo_file).resolve().parent
+    try:
+        started = invocation(root)
+        if not _loader_active(root):
+            started.accept([])  # no loader of ours will check the task words
+    except MlopsError as error:
+        sys.exit(f"mlops: error: {error}")
+    signals.install()
+    executor = LocalExecutor()
+    namespace: dict[str, Any] = {"DOIT_CONFIG": doit_config(started)}
+    for kind in started.kinds.values():
+        steps = [step for step in started.steps if step.kind.name == kind.name]
+        namespace[f"task_{kind.name}"] = kind_creator(kind, steps, started.digests, executor)
+    namespace["task_print_config"] = print_config_creator(started.config)
+    return namespace
+
+
+def doit_config(started: Invocation) -> dict[str, Any]:
+    """Return doit's settings: every step kind by default, state kept per env option, fast file checks."""
+    root = started.config.root
+    return {
+        "default_tasks": list(started.kinds),
+        "dep_file": str(started.env_dir / STATE_FILE),
+        "backend": backend.NAME if _registered(root, "backend", backend.NAME, backend.PLUGIN) else "json",
+        "check_file_uptodate": checker_for(started.digests),
+        "reporter": Reporter,
+    }
+
+
+def _registered(root: Path, category: str, name: str, plugin: str) -> bool:
+    plugins = project_toml(root).get("tool", {}).get("doit", {}).get("plugins", {})
+    return bool(plugins.get(category, {}).get(name) == plugin)
+
+
+def _loader_active(root: Path) -> bool:
+    chosen = project_toml(root).get("tool", {}).get("doit", {}).get("loader")
+    return chosen == loader.NAME and _registered(root, "loader", loader.NAME, loader.PLUGIN)
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a project's own task sees: the one config of this command, and the steps' output paths."""
+
+    config: Config
+    env_dir: Path
+    invocation: Invocation
+
+    def outputs(self, kind: str) -> dict[str, dict[str, str]]:
+        """Return, by pipeline, the output paths of its `kind` step."""
+        return self.invocation.outputs(kind)
+
+
+def config_task(creator: Callable[[TaskContext], Any]) -> Callable[[], Any]:
+    """Make a doit task creator of `creator(ctx)`: it receives the config composed once for this command."""
+    root = Path(inspect.getfile(creator)).resolve().parent
+
+    def create() -> Any:
+        started = invocation(root)
+        return creator(TaskContext(started.config, started.env_dir, started))
+
+    create.__name__, create.__qualname__ = creator.__name__, creator.__qualname__
+    create.__doc__, create.__module__ = creator.__doc__, creator.__module__
+    return create

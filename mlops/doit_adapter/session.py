@@ -1,0 +1,60 @@
+"""One invocation: the command line read once, the config loaded once, the plan made once."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from mlops.config import CommandLine, Config, keep, load
+from mlops.config.words import refuse_bare_deletions
+from mlops.doit_adapter import internals
+from mlops.plan import Step, StepKind, check_task_words, env_dir, plan, step_kinds
+from mlops.state.digests import DigestCache
+
+DIGESTS_FILE = ".digests.json"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one doit command works on: its overrides, the resolved config and the steps it plans."""
+
+    command_line: CommandLine
+    config: Config
+    kinds: dict[str, StepKind]
+    steps: list[Step]
+    env_dir: Path
+    digests: DigestCache
+
+    def outputs(self, kind: str) -> dict[str, dict[str, str]]:
+        """Return, by pipeline, the output paths of its `kind` step (the config's date for a dated kind)."""
+        return {step.pipeline: step.outputs(step.date) for step in self.steps if step.kind.name == kind}
+
+    def accept(self, task_words: Iterable[str]) -> None:
+        """Check the command's task words against the plan; then keep the config and make the env folder."""
+        words = list(task_words)
+        refuse_bare_deletions(words)
+        check_task_words(words, self.kinds, self.steps)
+        keep(self.config)
+        self.env_dir.mkdir(parents=True, exist_ok=True)
+
+
+_started: list[Invocation] = []  # the invocation dodo.py started in this process, for the task loader
+
+
+@functools.cache
+def invocation(root: Path) -> Invocation:
+    """Return this process's invocation for the project at `root` (ConfigError on bad input)."""
+    command_line = CommandLine.from_words(internals.command_line_words())
+    cfg = load(root, command_line)
+    steps = plan(cfg)
+    base = env_dir(cfg)
+    started = Invocation(command_line, cfg, step_kinds(cfg.values), steps, base, DigestCache(base / DIGESTS_FILE))
+    _started.append(started)
+    return started
+
+
+def current() -> Invocation | None:
+    """Return the invocation dodo.py started in this process, if any."""
+    return _started[-1] if _started else None

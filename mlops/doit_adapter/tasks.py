@@ -1,0 +1,62 @@
+"""doit task dicts: one task group per step kind, one subtask per pipeline, and print_config."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Iterator
+
+from mlops.config import Config
+from mlops.doit_adapter.action import StepAction
+from mlops.doit_adapter.check import StepCheck
+from mlops.plan import Step, StepKind
+from mlops.run.executor import Executor
+from mlops.run.outputs import clean_outputs
+from mlops.state.digests import DigestCache
+
+Creator = Callable[[], Any]
+
+
+def kind_creator(kind: StepKind, steps: list[Step], digests: DigestCache, executor: Executor) -> Creator:
+    """Return the task creator of a step kind: its group, then one subtask per pipeline."""
+    def create() -> Iterator[dict[str, Any]]:
+        yield {"basename": kind.name, "name": None, "doc": kind.doc}
+        for step in steps:
+            yield step_task(step, digests, executor)
+    create.__doc__ = kind.doc
+    return create
+
+
+def step_task(step: Step, digests: DigestCache, executor: Executor) -> dict[str, Any]:
+    """Return the doit subtask of one step: inputs and code in, outputs out, rerun when its record is stale."""
+    check = StepCheck(step, digests)
+    task: dict[str, Any] = {
+        "name": step.pipeline,
+        "doc": f"{step.kind.name} {step.pipeline} with {step.section['fn']}" + (" for one date" if step.date else ""),
+        "actions": [StepAction(step, check, executor).run],
+        "file_dep": [*step.inputs.values(), step.source],
+        "targets": list(step.outputs(step.date).values()),
+        "uptodate": [check.check],
+        "clean": [(clean_outputs, [step])],
+        "meta": {"source": step.source},
+    }
+    if step.date is not None:
+        task["params"] = [{"name": "date", "long": "date", "type": str, "default": step.date,
+                           "help": "the day to run for, YYYY-MM-DD (default: the config's date, %(default)s)"}]
+    return task
+
+
+def print_config_creator(cfg: Config) -> Creator:
+    """Return the creator of the print_config task."""
+    def task_print_config() -> dict[str, Any]:
+        """Print the resolved config as YAML, secrets masked (key=value words override it)."""
+        return {
+            "actions": [(_write_yaml, [cfg])],
+            "uptodate": [False],
+            "verbosity": 2,
+            "meta": {"plain_output": True},
+        }
+    return task_print_config
+
+
+def _write_yaml(cfg: Config) -> None:
+    sys.stdout.write(cfg.to_yaml())

@@ -1,0 +1,71 @@
+"""Step kinds, declared in the config's `steps:` node: each a doit task group, one subtask per pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlops.common.errors import ConfigError
+from mlops.common.names import IDENTIFIER
+
+STEPS = "steps"
+FIELDS = ("doc", "outputs", "needs", "dated")
+
+
+@dataclass(frozen=True)
+class StepKind:
+    """A kind of step: its doc, the files it writes, the kinds whose outputs it reads, dated or not."""
+
+    name: str
+    doc: str
+    outputs: dict[str, str]
+    needs: tuple[str, ...] = ()
+    dated: bool = False
+
+    def files(self, date: str | None) -> dict[str, str]:
+        """Return each output's file name, for this date when the kind is dated."""
+        return {name: file.format(date=date) for name, file in self.outputs.items()}
+
+
+def step_kinds(values: dict[str, Any]) -> dict[str, StepKind]:
+    """Return the step kinds declared under `steps:`, in order, each checked."""
+    node = values.get(STEPS) or {}
+    if not isinstance(node, dict):
+        raise ConfigError(f"{STEPS}: must map step kind names to their doc, outputs and needs")
+    kinds: dict[str, StepKind] = {}
+    for name, spec in node.items():
+        kinds[str(name)] = _kind(str(name), spec, kinds)
+    return kinds
+
+
+def _kind(name: str, spec: Any, declared: dict[str, StepKind]) -> StepKind:
+    where = f"{STEPS}.{name}"
+    if not IDENTIFIER.match(name) or not isinstance(spec, dict):
+        raise ConfigError(f"{where}: a step kind is a plain name mapped to doc, outputs and needs")
+    unknown = sorted(set(spec) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: not a step kind setting; choose one of: {', '.join(FIELDS)}")
+    dated = spec.get("dated", False)
+    if not isinstance(dated, bool):
+        raise ConfigError(f"{where}.dated: must be true or false")
+    needs = spec.get("needs") or []
+    if not isinstance(needs, list) or any(need not in declared for need in needs):
+        choices = ", ".join(declared) or "none declared before it"
+        raise ConfigError(f"{where}.needs: must list step kinds declared before {name}; choose from: {choices}")
+    return StepKind(name, str(spec.get("doc") or f"Run each pipeline's {name} step."),
+                    _outputs(where, spec.get("outputs"), dated), tuple(needs), dated)
+
+
+def _outputs(where: str, outputs: Any, dated: bool) -> dict[str, str]:
+    if not isinstance(outputs, dict) or not outputs:
+        raise ConfigError(f"{where}.outputs: must map output names to file names, e.g. {{model: model.pkl}}")
+    for name, file in outputs.items():
+        plain = isinstance(file, str) and file and "/" not in file and "\\" not in file and not file.startswith(".")
+        if not IDENTIFIER.match(str(name)) or not plain:
+            raise ConfigError(f"{where}.outputs.{name}: an output is a plain name mapped to a file name "
+                              "in the step's folder (no '/', not starting with '.')")
+        braces = any(char in file.replace("{date}", "") for char in "{}")
+        if ("{date}" in file) != dated or braces:
+            raise ConfigError(f"{where}.outputs.{name}: '{file}': a dated step's file names hold {{date}}, "
+                              "and only dated steps' do")
+    return {str(name): str(file) for name, file in outputs.items()}

@@ -1,0 +1,149 @@
+"""Plan every pipeline's steps from the config, checking each section before anything runs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from mlops.common.errors import ConfigError
+from mlops.common.files import settings
+from mlops.common.names import PLAIN_NAME, check_date
+from mlops.config.model import PIPELINES, Config
+from mlops.plan.functions import DEFAULT_STEP_MODULES, source_file
+from mlops.plan.kinds import StepKind, step_kinds
+from mlops.plan.where import LazyWhere, Where
+
+RUNNER_KEYS = ("fn", "inputs")  # keys the runner reads for the step; the rest are its parameters
+MISSING = {"__mlops_missing__": True}  # what a read of an absent key saw (JSON-safe)
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """Everything one run of a step needs, as plain data (it can travel to another process)."""
+
+    task: str
+    fn: str
+    inputs: dict[str, str]
+    params: dict[str, Any]
+    outputs: dict[str, str]
+    runner_reads: dict[str, Any] = field(default_factory=dict)
+    root: str = ""  # if set, every output must resolve inside this folder
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pipeline's step of one kind, as planned from the config."""
+
+    kind: StepKind
+    pipeline: str
+    section: dict[str, Any]
+    inputs: dict[str, str]
+    folder: str
+    source: str
+    env_dir: str
+    date: str | None = None  # the config's date, for a dated kind
+
+    @property
+    def task(self) -> str:
+        """Return the doit task name, kind:pipeline."""
+        return f"{self.kind.name}:{self.pipeline}"
+
+    @property
+    def root(self) -> str:
+        """Return the outputs root that every output must stay inside."""
+        return str(Path(self.env_dir).parent)
+
+    def outputs(self, date: str | None = None) -> dict[str, str]:
+        """Return each output's path, for this date when the step is dated."""
+        return {name: f"{self.folder}/{file}" for name, file in self.kind.files(date).items()}
+
+    def current(self, date: str | None = None) -> dict[str, Any]:
+        """Return the section as the step sees it now: what its recorded reads are compared with."""
+        return {**self.section, "date": date} if self.kind.dated else self.section
+
+    def call(self, date: str | None = None) -> StepCall:
+        """Return the call that runs this step (for `date`, when it is dated)."""
+        params = {k: v for k, v in self.current(date).items() if k not in RUNNER_KEYS}
+        runner_reads = {key: self.section.get(key, MISSING) for key in RUNNER_KEYS}
+        return StepCall(self.task, self.section["fn"], self.inputs, params, self.outputs(date), runner_reads,
+                        self.root)
+
+
+def env_dir(cfg: Config) -> Path:
+    """Return the folder of this env option's outputs and state, checked to stay inside the project."""
+    root = str(cfg.get("paths.root", "outputs"))
+    unsafe = (not root or os.path.isabs(root) or ".." in Path(root).parts or
+              any(char in root for char in "\0\n\r"))
+    if unsafe:
+        raise ConfigError(f"paths.root: {root[:80]!r} must be a relative folder inside the project, such as outputs")
+    if not PLAIN_NAME.match(cfg.env):
+        raise ConfigError(f"env={cfg.env[:80]!r}: an env option name must be a plain name (letters, digits, _ -)")
+    return Path(root) / cfg.env
+
+
+def plan(cfg: Config) -> list[Step]:
+    """Return every pipeline's steps, upstream kinds first, checking each section."""
+    kinds = step_kinds(cfg.values)
+    base = env_dir(cfg)
+    allowed = (*DEFAULT_STEP_MODULES, *settings(cfg.root).get("step_modules", []))
+    date = check_date(cfg.get("date"), "date") if any(kind.dated for kind in kinds.values()) else None
+    steps = []
+    for pipeline, pipeline_cfg in cfg.pipelines.items():
+        where = Where(f"{PIPELINES}.{pipeline}", cfg.pipeline_files.get(pipeline), cfg.root)
+        sections = _step_sections(pipeline_cfg or {}, where, kinds)
+        folder = f"{base}/{pipeline}"
+        for name, section in sections.items():
+            kind = kinds[name]
+            inputs = _inputs(kind, kinds, sections, folder, LazyWhere(where, (name,)))
+            source = source_file(section["fn"], LazyWhere(where, (name, "fn")), cfg.root, allowed)
+            steps.append(Step(kind, pipeline, section, inputs, f"{folder}/{name}", source, str(base),
+                              date if kind.dated else None))
+    order = {name: index for index, name in enumerate(kinds)}
+    return sorted(steps, key=lambda step: (order[step.kind.name], step.pipeline))
+
+
+def check_task_words(words: Iterable[str], kinds: Iterable[str], steps: list[Step]) -> None:
+    """Fail on a `kind:pipeline` word naming no planned step, listing the pipelines that have that kind."""
+    planned = {step.task for step in steps}
+    known = set(kinds)
+    for word in words:
+        kind, colon, _ = word.partition(":")
+        if colon and kind in known and "=" not in word and word not in planned:
+            having = [step.pipeline for step in steps if step.kind.name == kind]
+            choices = ", ".join(having) if having else "no pipeline has one yet"
+            raise ConfigError(f"{word}: no such task; pipelines with a {kind} step: {choices}")
+
+
+def _step_sections(pipeline_cfg: Any, where: Where, kinds: dict[str, StepKind]) -> dict[str, dict[str, Any]]:
+    if not isinstance(pipeline_cfg, dict):
+        raise ConfigError(f"{where}: must be a mapping of step names to parameters")
+    sections = {}
+    for key, value in pipeline_cfg.items():
+        is_step = isinstance(value, dict) and "fn" in value
+        if key in kinds:
+            if not is_step:
+                raise ConfigError(f"{where / key}: a step needs `fn: package.module.function` "
+                                  "naming the function that does it")
+            if not isinstance(value["fn"], str) or "." not in value["fn"]:
+                raise ConfigError(f"{where / key / 'fn'}: '{value['fn']}' is not a dotted function path "
+                                  "such as mlops.pipelines.demand.prepare")
+            sections[key] = value
+        elif is_step:
+            raise ConfigError(f"{where / key}: '{key}' is not a step kind; choose one of: {', '.join(kinds)}")
+    return sections
+
+
+def _inputs(kind: StepKind, kinds: dict[str, StepKind], sections: dict[str, Any], folder: str,
+            where: LazyWhere) -> dict[str, str]:
+    inputs = {}
+    for need in kind.needs:
+        if need not in sections:
+            raise ConfigError(f"{where}: {kind.name} needs the outputs of {need}; "
+                              f"add a {need} section to this pipeline")
+        inputs.update({name: f"{folder}/{need}/{file}" for name, file in kinds[need].outputs.items()})
+    extra = sections[kind.name].get("inputs") or {}
+    if not isinstance(extra, dict) or not all(isinstance(path, str) for path in extra.values()):
+        raise ConfigError(f"{where / 'inputs'}: must map input names to file paths")
+    return {**inputs, **extra}

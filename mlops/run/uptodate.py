@@ -1,0 +1,88 @@
+"""The up-to-date rule, in one place: is what a step made last what it would make now?
+
+doit's up-to-date check, `doit why` and a run that finds another run's result all ask `reasons`.
+A record of what made an output holds the config values the step read, the digests of the
+files it consumed (inputs and code) and the stamps of the outputs it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Iterable
+
+from mlops.config.model import MASK, masked, secret_path
+from mlops.plan.steps import MISSING, Step
+from mlops.run.reads import SECRET_DIGEST, changes
+from mlops.state.digests import DigestCache
+
+
+def reasons(step: Step, date: str | None, made: dict[str, Any] | None, digests: DigestCache,
+            files: bool = True) -> list[str]:
+    """Return one line per reason `made` is not what the step would make now; none means up to date.
+
+    `files=False` leaves the comparison of input and code digests to doit's own file check.
+    """
+    if made is None:
+        return ["no record of a successful run"] if date is None else [f"nothing made for {date} yet"]
+    found = config_reasons(step, made.get("reads"), step.current(date))
+    if files:
+        since = f" since {date} was made" if date else ""
+        now = consumed(step, digests)
+        for path, digest in sorted(made.get("files", {}).items()):
+            if now.get(path) != digest:
+                what = "code" if path == step.source else "input"
+                found.append(f"{what} changed{since}: {path}")
+    return found + edited_outputs(made.get("outputs", {}), digests)
+
+
+def consumed(step: Step, digests: DigestCache) -> dict[str, str]:
+    """Return the digest of each input file and of the step's code (empty for a missing file)."""
+    paths = [*step.inputs.values(), step.source]
+    return {path: digests.digest(path) if os.path.exists(path) else "" for path in paths}
+
+
+def made_record(reads: dict[str, Any], files: dict[str, str], outputs: Iterable[str],
+                digests: DigestCache) -> dict[str, Any]:
+    """Return the record of a step run: what it read, the files it consumed, the outputs as written."""
+    return {"reads": reads, "files": files, "outputs": output_stamps(outputs, digests)}
+
+
+def config_reasons(step: Step, reads: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    """Describe each recorded read whose value changed, secrets masked; no record means never run."""
+    if reads is None:
+        return ["no record of a successful run"]
+    prefix = f"pipelines.{step.pipeline}.{step.kind.name}"
+    return [f"config {prefix}.{key}: {_shown(key, old)} -> {_shown(key, new)}"
+            for key, old, new in changes(reads, current)]
+
+
+def output_stamps(paths: Iterable[str], digests: DigestCache) -> dict[str, list[Any]]:
+    """Return (mtime_ns, size, digest) of each output as written, to notice later edits by hand."""
+    stamps = {}
+    for path in paths:
+        info = os.stat(path)
+        # Through the cache: the downstream step's file check then finds this digest instead of hashing again.
+        stamps[path] = [info.st_mtime_ns, info.st_size, digests.digest(path, info)]
+    return stamps
+
+
+def edited_outputs(stamps: dict[str, list[Any]], digests: DigestCache) -> list[str]:
+    """Return a reason for each output whose content is no longer what the step wrote."""
+    found = []
+    for path, (mtime_ns, size, digest) in stamps.items():
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            continue  # a missing output is doit's missing-target reason
+        if [info.st_mtime_ns, info.st_size] != [mtime_ns, size] and digests.digest(path, info) != digest:
+            found.append(f"output changed since the step made it: {path}")
+    return found
+
+
+def _shown(key: str, value: Any) -> str:
+    if value == MISSING:
+        return "(absent)"
+    if isinstance(value, dict) and SECRET_DIGEST in value:
+        return json.dumps(MASK)
+    return json.dumps(masked(value, secret_path(key.split("."))))

@@ -1,0 +1,1 @@
+"""Content digests and their cache, doit's state store (snapshot + journal), and locks across runs."""

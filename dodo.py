@@ -21,6 +21,7 @@ def task_publish(ctx: TaskContext) -> dict:
     return {
         "actions": [(write_manifest, [models, destination, manifest])],
         "file_dep": list(models.values()),
+        "task_dep": [f"train:{pipeline}" for pipeline in sorted(models)],  # made first, in this order
         "targets": [str(manifest)],
         "uptodate": [config_changed({"destination": destination})],
         "clean": True,

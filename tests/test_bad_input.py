@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
-from conftest import run_doit
+from helpers import REPO, run_doit
+
+BASE_LINES = len((REPO / "conf" / "config.yaml").read_text().splitlines())
 
 
 def files(project: Path) -> set[Path]:
@@ -37,7 +39,7 @@ CASES = [
     pytest.param(no_change, ["env=prdo"],
                  "env=prdo: no such option in conf/env/; choose one of: dev, prod, sandbox", id="unknown-env"),
     pytest.param(edit("conf/config.yaml", "broken: [1, 2\n"), [],
-                 "conf/config.yaml:37: not valid YAML", id="yaml-base"),
+                 f"conf/config.yaml:{BASE_LINES + 1}: not valid YAML", id="yaml-base"),
     pytest.param(edit("conf/env/prod.yaml", "gcp:\n  project: a\n bad: 1\n"), ["env=prod"],
                  "conf/env/prod.yaml:5: not valid YAML", id="yaml-env"),
     pytest.param(edit("conf/pipelines/pipeline_2.yaml", "train:\n  alpha: : 2\n"), [],
@@ -90,6 +92,18 @@ CASES = [
                  "user=${oc.env:HOME}: ${...} on the command line is refused", id="cli-interpolation"),
     pytest.param(no_change, ["+extra=${oc.env:HOME}"],
                  "+extra=${oc.env:HOME}: ${...} on the command line is refused", id="cli-interpolation-added"),
+    pytest.param(no_change, ["steps.train.needs=[evaluate]"],
+                 "steps.train.needs: must list step kinds declared before train; choose from: prepare",
+                 id="step-kind-needs-later-kind"),
+    pytest.param(no_change, ["steps.train.outputs.model=../model.pkl"],
+                 "steps.train.outputs.model: an output is a plain name mapped to a file name in the step's folder",
+                 id="step-kind-output-leaves-folder"),
+    pytest.param(no_change, ["steps.predict.dated=false"],
+                 "steps.predict.outputs.forecast: 'forecast_{date}.csv': a dated step's file names hold {date}",
+                 id="step-kind-date-in-undated"),
+    pytest.param(no_change, ["+steps.train.retries=2"],
+                 "steps.train.retries: not a step kind setting; choose one of: doc, outputs, needs, dated",
+                 id="step-kind-unknown-setting"),
     *[pytest.param(no_change, [f"pipelines.pipeline_1.train.fn={fn}"],
                    f"step functions may come only from this project's modules and mlops.pipelines, not '{module}'",
                    id=f"fn-{fn}") for fn, module in [("os.system", "os"), ("builtins.open", "builtins"),
@@ -99,7 +113,8 @@ CASES = [
 
 @pytest.mark.parametrize(("change", "args", "message"), CASES)
 @pytest.mark.parametrize("command", [[], ["list"]], ids=["run", "list"])
-def test_bad_input_gives_one_line_and_writes_nothing(project: Path, change, args, message, command) -> None:
+def test_bad_input_gives_one_line_and_writes_nothing(demo: Path, change, args, message, command) -> None:
+    project = demo
     change(project)
     before = files(project)
     result = run_doit(project, *command, *args)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import copy_project
-from mlops.cache import ConfigCache
-from mlops.config import compose
+from helpers import copy_project
+from mlops.config.cache import ConfigCache
+from mlops.config.compose import compose
 
 OVERRIDES = ["env=sandbox", "pipelines.pipeline_1.train.alpha=0.3"]
 
@@ -19,7 +19,7 @@ OVERRIDES = ["env=sandbox", "pipelines.pipeline_1.train.alpha=0.3"]
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = copy_project(tmp_path / "project")
     monkeypatch.chdir(root)
-    monkeypatch.setenv("USER", "ada")
+    monkeypatch.setenv("USER", "user-quill")
     monkeypatch.setenv("MLOPS_TRACKING_TOKEN", "SENTINEL-1234")
     return root
 
@@ -44,7 +44,7 @@ def test_env_values_never_reach_the_disk(project: Path) -> None:
     for path in (project / ".mlops").rglob("*"):
         if path.is_file():
             text = path.read_text()
-            assert "SENTINEL-1234" not in text and "ada" not in text, path
+            assert "SENTINEL-1234" not in text and "user-quill" not in text, path
 
 
 @pytest.mark.parametrize("change", [
@@ -77,7 +77,7 @@ def test_unset_env_variable_counts_as_a_value(project: Path, monkeypatch: pytest
     monkeypatch.delenv("USER")
     cache = stored(project)
     assert cache.load(OVERRIDES).values["user"] == "runner"
-    monkeypatch.setenv("USER", "ada")
+    monkeypatch.setenv("USER", "user-quill")
     assert cache.load(OVERRIDES) is None
 
 

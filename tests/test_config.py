@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from doit import doit_cmd
 
-from conftest import REPO, copy_project, run_doit
-from mlops.config import ConfigError, command_line_overrides, compose, masked
+from helpers import REPO, copy_project, run_doit
+from mlops.config import CommandLine, ConfigError, masked
+from mlops.config.compose import compose
 
 EXAMPLE = {
     "conf/config.yaml": """\
@@ -87,6 +87,16 @@ def test_print_config_works_on_the_original_example(tmp_path: Path) -> None:
     assert listed.returncode == 0 and "pipeline_1" not in listed.stdout
 
 
+STEP_KINDS = {
+    "prepare": {"doc": "Build each pipeline's features from its data.", "outputs": {"features": "features.csv"}},
+    "train": {"doc": "Fit each pipeline's model on its training features.", "outputs": {"model": "model.pkl"},
+              "needs": ["prepare"]},
+    "evaluate": {"doc": "Score each pipeline's model on the holdout; write metrics as JSON.",
+                 "outputs": {"metrics": "metrics.json"}, "needs": ["prepare", "train"]},
+    "predict": {"doc": "Forecast one day (date=YYYY-MM-DD) with each pipeline's model; write a CSV.",
+                "outputs": {"forecast": "forecast_{date}.csv"}, "needs": ["train"], "dated": True},
+}
+
 DEV = {
     "env": "dev",
     "version": "0.1.0",
@@ -96,6 +106,7 @@ DEV = {
     "gcp": {"project": "xxx-dev", "bucket": "xxx-dev-models"},
     "tracking": {"use": True, "uri": "https://mlflow.dev.xxx.com", "experiment": "demand-dev", "token": ""},
     "paths": {"root": "outputs"},
+    "steps": STEP_KINDS,
     "pipelines": {
         "pipeline_1": {
             "prepare": {"fn": "mlops.pipelines.demand.prepare",
@@ -191,15 +202,16 @@ def test_secret_looking_keys_are_masked() -> None:
                      "auth": {"access_token": "********"}}
 
 
-def test_command_line_words_become_overrides_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sys.argv", ["doit", "train", "env=prod", "~gcp.bucket=", "+a.b=1"])
-    doit_cmd.reset_vars()
-    for word in ("env=prod", "~gcp.bucket=", "+a.b=1"):
-        doit_cmd.set_var(*word.split("=", 1))
-    try:
-        assert command_line_overrides() == ["env=prod", "~gcp.bucket", "+a.b=1"]
-    finally:
-        doit_cmd.reset_vars()
+def test_command_line_words_become_overrides_in_order() -> None:
+    words = [("env", "prod"), ("~gcp.bucket", ""), ("+a.b", "1"), ("c", "x=y")]
+    assert CommandLine.from_words(words).overrides == ("env=prod", "~gcp.bucket", "+a.b=1", "c=x=y")
+
+
+def test_interpolations_on_the_command_line_are_refused_unless_allowed() -> None:
+    words = CommandLine(("user=${oc.env:HOME}",))
+    with pytest.raises(ConfigError, match=r"^user=\$\{oc.env:HOME\}: \$\{...\} on the command line is refused"):
+        words.refuse_interpolations([])
+    words.refuse_interpolations(["user"])
 
 
 def test_no_eval_like_resolver_is_registered(repo_conf: Path) -> None:

@@ -6,19 +6,18 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import copy_project, run_doit, task_marks
-from mlops.state import read_state
+from helpers import copy_project, ran, run_doit, start_doit, wait_for
+from mlops.state.store import read_state
 
 STEPS_MODULE = '''\
-"""Steps for durability tests: train sleeps as long as its parameters say, writing as it goes."""
+"""Steps for durability tests: train writes half its model, then waits for its gate file to appear."""
 import time
+from pathlib import Path
 
 
 def prepare(inputs, params, outputs):
@@ -29,7 +28,9 @@ def train(inputs, params, outputs):
     with open(outputs["model"], "w") as model:
         model.write("partial model...")
         model.flush()
-        time.sleep(params["sleep"])
+        deadline = time.monotonic() + 120
+        while params["gate"] and not Path(params["gate"]).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         model.write(f"complete, seed {params['seed']}")
 
 
@@ -43,7 +44,7 @@ def predict(inputs, params, outputs):
 
 PIPELINE = '''\
 prepare: {{fn: slow_steps.prepare}}
-train: {{fn: slow_steps.train, sleep: {sleep}, seed: 1}}
+train: {{fn: slow_steps.train, gate: "{gate}", seed: 1}}
 evaluate: {{fn: slow_steps.evaluate}}
 predict: {{fn: slow_steps.predict}}
 '''
@@ -55,29 +56,18 @@ def project(tmp_path: Path) -> Path:
     shutil.rmtree(root / "conf" / "pipelines")
     (root / "conf" / "pipelines").mkdir()
     (root / "slow_steps.py").write_text(STEPS_MODULE)
-    (root / "conf" / "pipelines" / "fast.yaml").write_text(PIPELINE.format(sleep=0))
-    (root / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(sleep=60))
+    (root / "conf" / "pipelines" / "fast.yaml").write_text(PIPELINE.format(gate=""))
+    # slow's train waits until the test opens its gate (or the run is killed)
+    (root / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(gate="gate.slow"))
     return root
 
 
-def start_doit(project: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "doit", *args], cwd=project, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the run to reach the slow step"
-        time.sleep(0.05)
+def open_gate(project: Path) -> None:
+    (project / "gate.slow").touch()
 
 
 def slow_step_started(project: Path) -> bool:
     return any((project / "outputs" / "dev" / "slow" / "train").glob(".staging-*/model-model.pkl"))
-
-
-def ran(result) -> set[str]:
-    return {name for name, mark in task_marks(result.stdout).items() if mark == "."}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
@@ -89,7 +79,8 @@ def test_a_killed_run_keeps_finished_steps_and_leaves_no_partial_output(project:
     model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
     assert not model.exists(), "a killed step must leave nothing at its target"
 
-    again = run_doit(project, "pipelines.slow.train.sleep=0")
+    open_gate(project)
+    again = run_doit(project)
     assert again.returncode == 0, again.stderr
     assert ran(again) == {"train:slow", "evaluate:fast", "evaluate:slow", "predict:fast", "predict:slow"}
     assert model.read_text() == "partial model...complete, seed 1"
@@ -97,19 +88,22 @@ def test_a_killed_run_keeps_finished_steps_and_leaves_no_partial_output(project:
 
 
 def test_a_killed_rerun_keeps_the_previous_complete_output(project: Path) -> None:
-    assert run_doit(project, "pipelines.slow.train.sleep=0").returncode == 0
+    open_gate(project)
+    assert run_doit(project).returncode == 0
+    (project / "gate.slow").unlink()
     model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
     run = start_doit(project, "pipelines.slow.train.seed=2")
     wait_for(lambda: slow_step_started(project))
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
     assert model.read_text() == "partial model...complete, seed 1"
-    why = run_doit(project, "why", "train:slow", "pipelines.slow.train.seed=2", "pipelines.slow.train.sleep=0")
+    why = run_doit(project, "why", "train:slow", "pipelines.slow.train.seed=2")
     assert why.stdout.splitlines() == ["train:slow: config pipelines.slow.train.seed: 1 -> 2"]
 
 
 def test_a_failing_step_leaves_no_output_and_independent_pipelines_still_run(project: Path) -> None:
-    (project / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(sleep="not-a-number"))
+    # a gate that is not a path: train raises TypeError
+    (project / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.replace('"{gate}"', "{{oops: 1}}").format())
     result = run_doit(project, "--continue")
     assert result.returncode != 0
     assert ran(result) >= {"train:fast", "evaluate:fast", "predict:fast", "train:slow"}
@@ -123,38 +117,41 @@ def test_a_failing_step_leaves_no_output_and_independent_pipelines_still_run(pro
     lambda path: path.write_text(path.read_text().replace("seed 1", "seed 9")),
 ], ids=["truncated", "same-size-edit"])
 def test_an_output_edited_by_hand_is_made_again(project: Path, edit) -> None:
-    assert run_doit(project, "pipelines.slow.train.sleep=0").returncode == 0
+    open_gate(project)
+    assert run_doit(project).returncode == 0
     model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
     edit(model)
-    why = run_doit(project, "why", "train:slow", "pipelines.slow.train.sleep=0")
+    why = run_doit(project, "why", "train:slow")
     assert why.stdout == "train:slow: output changed since the step made it: outputs/dev/slow/train/model.pkl\n"
-    again = run_doit(project, "pipelines.slow.train.sleep=0")
+    again = run_doit(project)
     assert "train:slow" in ran(again)
     assert model.read_text() == "partial model...complete, seed 1"
 
 
 def test_a_touched_output_is_still_up_to_date(project: Path) -> None:
-    assert run_doit(project, "pipelines.slow.train.sleep=0").returncode == 0
+    open_gate(project)
+    assert run_doit(project).returncode == 0
     model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
     os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**10))
-    assert ran(run_doit(project, "pipelines.slow.train.sleep=0")) == set()
+    assert ran(run_doit(project)) == set()
 
 
+@pytest.mark.long
 def test_the_state_survives_twenty_random_kills(project: Path) -> None:
     for index in range(6):
-        (project / "conf" / "pipelines" / f"p{index}.yaml").write_text(PIPELINE.format(sleep=0.05))
+        (project / "conf" / "pipelines" / f"p{index}.yaml").write_text(PIPELINE.format(gate=""))
     (project / "conf" / "pipelines" / "slow.yaml").unlink()
     state = project / "outputs" / "dev" / ".doit-state.json"
     chance = random.Random(20)
     for _ in range(20):
         before = set(read_state(str(state), f"{state}.journal"))
         run = start_doit(project)
-        time.sleep(chance.uniform(0.3, 1.2))
+        time.sleep(chance.uniform(0.15, 0.5))  # random on purpose: anywhere from start-up to the last save
         os.kill(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
-        after = set(read_state(str(state), f"{state}.journal"))
+        after = set(read_state(str(state), f"{state}.journal"))  # the state opens, as the store reads it
         assert before <= after, f"records lost: {before - after}"
-        assert run_doit(project, "why").returncode == 0
+    assert run_doit(project, "why").returncode == 0
     assert run_doit(project).returncode == 0
     final = run_doit(project)
     assert final.returncode == 0 and ran(final) == set()
@@ -168,7 +165,8 @@ def test_sigint_stops_the_run_and_keeps_finished_steps(project: Path) -> None:
     assert run.returncode != 0
     assert not (project / "outputs" / "dev" / "slow" / "train" / "model.pkl").exists()
     assert not list((project / "outputs" / "dev" / "slow" / "train").glob(".staging-*"))
-    again = run_doit(project, "pipelines.slow.train.sleep=0")
+    open_gate(project)
+    again = run_doit(project)
     assert "train:fast" not in ran(again) and "train:slow" in ran(again)
 
 
@@ -210,7 +208,7 @@ def alive(pid: int) -> bool:
 def test_a_signal_stops_the_steps_children_and_sets_the_exit_code(project: Path, sig, code) -> None:
     (project / "spawning_steps.py").write_text(SPAWNING_STEPS)
     (project / "conf" / "pipelines" / "slow.yaml").write_text(
-        PIPELINE.format(sleep=0).replace("slow_steps.train", "spawning_steps.train"))
+        PIPELINE.format(gate="").replace("slow_steps.train", "spawning_steps.train"))
     run = start_doit(project, "train:slow")
     pid_file = project / "outputs" / "dev" / "slow" / "train" / "child.pid"
     wait_for(pid_file.exists)
@@ -224,9 +222,12 @@ def test_a_signal_stops_the_steps_children_and_sets_the_exit_code(project: Path,
 
 
 def test_concurrent_runs_on_disjoint_tasks_both_succeed_and_keep_their_records(project: Path) -> None:
-    (project / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(sleep=1))
-    runs = [start_doit(project, "predict:fast"), start_doit(project, "predict:slow")]
-    assert [run.wait(timeout=60) for run in runs] == [0, 0]
+    slow = start_doit(project, "predict:slow")
+    wait_for(lambda: slow_step_started(project))
+    fast = start_doit(project, "predict:fast")
+    assert fast.wait(timeout=60) == 0  # it ran and saved all its records while slow was running
+    open_gate(project)
+    assert slow.wait(timeout=60) == 0
     state = project / "outputs" / "dev" / ".doit-state.json"
     recorded = set(read_state(str(state), f"{state}.journal"))
     assert {f"{step}:{name}" for step in ("prepare", "train", "predict") for name in ("fast", "slow")} <= recorded
@@ -234,14 +235,15 @@ def test_concurrent_runs_on_disjoint_tasks_both_succeed_and_keep_their_records(p
 
 
 def test_a_second_run_of_the_same_task_waits_and_finds_it_made(project: Path) -> None:
-    # Long enough for the second run to start and reach the lock while the first still holds it.
-    (project / "conf" / "pipelines" / "slow.yaml").write_text(PIPELINE.format(sleep=6))
     first = start_doit(project, "train:slow")
     wait_for(lambda: slow_step_started(project))
     second = start_doit(project, "train:slow")
+    assert second.stderr is not None
+    waiting = second.stderr.readline()  # blocks until the second run reaches the lock the first holds
+    assert f"train:slow is running in process {first.pid}; waiting for it" in waiting
+    open_gate(project)
     assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
-    waited = second.stderr.read()
-    assert "train:slow is running in process" in waited and "made by another run meanwhile" in waited
+    assert "made by another run meanwhile" in second.stderr.read()
     model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
     assert model.read_text() == "partial model...complete, seed 1"
     assert ran(run_doit(project, "train:slow")) == set()
@@ -252,6 +254,7 @@ def test_a_lock_left_by_a_dead_process_is_cleared_with_a_message(project: Path) 
     wait_for(lambda: slow_step_started(project))
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
-    again = run_doit(project, "train:slow", "pipelines.slow.train.sleep=0")
+    open_gate(project)
+    again = run_doit(project, "train:slow")
     assert again.returncode == 0, again.stderr
     assert f"cleared the lock of train:slow left by process {run.pid}, which is gone" in again.stderr

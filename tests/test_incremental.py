@@ -3,72 +3,23 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import copy_project, run_doit, task_marks
+from helpers import all_tasks, ran, run_doit, tiny_project
 
-STEPS_MODULE = '''\
-"""Tiny steps for tests: each output is derived from its inputs and the parameters it reads."""
-
-
-def prepare(inputs, params, outputs):
-    outputs["features"].write_text(inputs["raw"].read_text().upper() + f"x{params['scale']}")
-
-
-def train(inputs, params, outputs):
-    outputs["model"].write_text(f"{inputs['features'].read_text()}|alpha={params['alpha']}|{len(params.get('api_token', ''))}")
-
-
-def evaluate(inputs, params, outputs):
-    outputs["metrics"].write_text(str(len(inputs["model"].read_text())))
-
-
-def predict(inputs, params, outputs):
-    outputs["forecast"].write_text(f"{params['date']}:{inputs['model'].read_text()}")
-'''
-
-PIPELINE = '''\
-# a tiny pipeline
-prepare:
-  fn: tiny_steps.prepare
-  inputs:
-    raw: data/{name}.txt
-  scale: 2
-train:
-  fn: tiny_steps.train
-  alpha: 0.5
-  api_token: ${{oc.env:MLOPS_TEST_TOKEN,""}}
-  unused: 1
-evaluate:
-  fn: tiny_steps.evaluate
-predict:
-  fn: tiny_steps.predict
-'''
-
-TASKS = {f"{step}:{name}" for step in ("prepare", "train", "evaluate", "predict") for name in ("a", "b")}
+TASKS = all_tasks()
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = copy_project(tmp_path / "project")
-    shutil.rmtree(root / "conf" / "pipelines")
-    (root / "conf" / "pipelines").mkdir()
-    (root / "data").mkdir()
-    (root / "tiny_steps.py").write_text(STEPS_MODULE)
-    for name in ("a", "b"):
-        (root / "conf" / "pipelines" / f"{name}.yaml").write_text(PIPELINE.format(name=name))
-        (root / "data" / f"{name}.txt").write_text(f"raw {name}\n")
+    """Two tiny pipelines, run once."""
+    root = tiny_project(tmp_path / "project")
     first = run_doit(root)
     assert first.returncode == 0, first.stderr
     assert ran(first) == TASKS
     return root
-
-
-def ran(result) -> set[str]:
-    return {name for name, mark in task_marks(result.stdout).items() if mark == "."}
 
 
 def doit(project: Path, *args: str, **env: str) -> set[str]:

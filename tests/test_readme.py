@@ -8,7 +8,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import REPO, run_doit
+import pytest
+
+from helpers import REPO, run_doit
 
 README = (REPO / "README.md").read_text()
 
@@ -31,6 +33,7 @@ def quick_start() -> list[str]:
     return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
 
 
+@pytest.mark.long
 def test_every_console_command_prints_what_the_readme_shows(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()

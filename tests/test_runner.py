@@ -1,4 +1,4 @@
-"""Running one step: outputs appear at their final path only when the step succeeded."""
+"""Running one step: outputs appear at their final path only when the step succeeded; failures are StepErrors."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import types
 from pathlib import Path
 
 import pytest
-from doit.exceptions import TaskFailed
 
-from mlops.runner import StepCall, load_function, run_step
+from mlops.common.errors import StepError
+from mlops.plan import StepCall
+from mlops.run.executor import LocalExecutor
+from mlops.run.runner import load_function, run_step
 
 
 @pytest.fixture
@@ -43,13 +45,13 @@ def call(tmp_path: Path, fn: str) -> StepCall:
 
 
 def test_success_publishes_the_output_and_returns_what_it_read(tmp_path: Path, steps_module) -> None:
-    assert run_step(call(tmp_path, "good")) == {"reads": {"values": {'["value"]': 3}, "keys": {}}}
+    assert LocalExecutor().run(call(tmp_path, "good")) == {"values": {'["value"]': 3}, "keys": {}}
     assert (tmp_path / "out" / "result.txt").read_text() == "3 from input"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["result.txt"]
 
 
 def test_a_crash_keeps_the_previous_output_and_leaves_no_partial_file(tmp_path: Path, steps_module) -> None:
-    assert not isinstance(run_step(call(tmp_path, "good")), TaskFailed)
+    run_step(call(tmp_path, "good"))
     with pytest.raises(RuntimeError, match="model blew up"):
         run_step(call(tmp_path, "crash"))
     assert (tmp_path / "out" / "result.txt").read_text() == "3 from input"
@@ -57,9 +59,8 @@ def test_a_crash_keeps_the_previous_output_and_leaves_no_partial_file(tmp_path: 
 
 
 def test_a_step_that_skips_an_output_fails_and_publishes_nothing(tmp_path: Path, steps_module) -> None:
-    failed = run_step(call(tmp_path, "forgetful"))
-    assert isinstance(failed, TaskFailed)
-    assert "fake_steps.forgetful did not write outputs['out']" in failed.message
+    with pytest.raises(StepError, match=r"^fake_steps.forgetful did not write outputs\['out'\]"):
+        run_step(call(tmp_path, "forgetful"))
     assert list((tmp_path / "out").iterdir()) == []
 
 
@@ -70,8 +71,8 @@ def test_a_step_cannot_change_the_parameters_it_was_handed(tmp_path: Path, steps
     assert step.params == {"value": 3}
 
 
-def test_an_unknown_function_is_a_task_failure(tmp_path: Path) -> None:
-    failed = run_step(call(tmp_path, "missing"))
-    assert isinstance(failed, TaskFailed) and "cannot load step function 'fake_steps.missing'" in failed.message
-    with pytest.raises(LookupError, match="'json.decoder' is not a function"):
+def test_an_unknown_function_is_a_step_error(tmp_path: Path, steps_module) -> None:
+    with pytest.raises(StepError, match="^cannot load step function 'fake_steps.missing'"):
+        run_step(call(tmp_path, "missing"))
+    with pytest.raises(StepError, match=r"^'json\.decoder' is not a function"):
         load_function("json.decoder")

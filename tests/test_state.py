@@ -7,7 +7,8 @@ from pathlib import Path
 
 from doit.dependency import JSONCodec
 
-from mlops.state import StateDB, read_state
+from mlops.doit_adapter.backend import Backend as StateDB
+from mlops.state.store import read_state
 
 
 def save(db: StateDB, task: str, value: str) -> None:

@@ -7,12 +7,12 @@ Copied as dodo.py into each generated bare project, next to bench_steps.py, data
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
-
-from doit.tools import config_changed
+from typing import Any
 
 import bench_steps
+from doit.tools import config_changed
 
 DATE = "2026-01-01"
 STEPS_FILE = "bench_steps.py"

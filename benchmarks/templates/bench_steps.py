@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 HEAD = 1 << 20  # read at most 1 MiB of a raw input, so a huge one never sits in memory whole
 

@@ -13,8 +13,9 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from mlops.common.files import write_atomically
 from mlops.config.model import CONF_DIR, Config

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import yaml
 from hydra import compose as hydra_compose
@@ -34,7 +35,7 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Config:
     parsed = parse_overrides(overrides)
     check_env_choice(parsed)
     groups = {path.name for path in conf_dir.iterdir() if path.is_dir()} - {PIPELINES} if conf_dir.is_dir() else set()
-    for_hydra = [o.input_line for o in parsed if _is_hydras(o.key_or_group, groups)]
+    for_hydra = [str(o.input_line) for o in parsed if _is_hydras(o.key_or_group, groups)]
     ours = [o for o in parsed if not _is_hydras(o.key_or_group, groups)]
     with resolvers.noting_env() as env_reads:
         cfg, env = _compose_base(conf_dir, for_hydra)
@@ -143,14 +144,25 @@ def _attach_pipelines(cfg: DictConfig, pipelines: dict[str, dict[str, Any]]) -> 
 def _apply_overrides(cfg: DictConfig, overrides: list[Override]) -> None:
     for override in overrides:
         plain_set = not (override.is_add() or override.is_force_add() or override.is_delete())
-        if plain_set and OmegaConf.select(cfg, override.key_or_group, default=ABSENT,
-                                          throw_on_resolution_failure=False) is ABSENT:
+        if plain_set and not _has_key(cfg, override.key_or_group):
             key = override.key_or_group
             raise ConfigError(f"{key}: no such key in the config; to add it, write +{override.input_line}")
     try:
         hydra_adapter.apply_overrides(cfg, overrides)
     except (HydraException, OmegaConfBaseException) as error:
         raise ConfigError(one_line(str(error))) from None
+
+
+def _has_key(cfg: DictConfig, key: str) -> bool:
+    """Say whether `key` is in the config, even with a value that does not resolve (yet) or is ???."""
+    try:
+        if OmegaConf.select(cfg, key, default=ABSENT) is not ABSENT:
+            return True
+        parent_key, _, last = key.rpartition(".")
+        parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    except OmegaConfBaseException:
+        return True  # a value is there; it refers to something that does not resolve
+    return OmegaConf.is_config(parent) and OmegaConf.is_missing(parent, last)
 
 
 def _resolve(cfg: DictConfig, files: dict[str, Path], root: Path,

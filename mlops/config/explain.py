@@ -18,7 +18,7 @@ def yaml_error(shown: Path | str, error: yaml.YAMLError) -> str:
     problem = getattr(error, "problem", None) or str(error)
     mark = getattr(error, "problem_mark", None)
     if "<stream end>" in problem and getattr(error, "context_mark", None):
-        mark = getattr(error, "context_mark")  # the file ended inside a construct: point at where it opened
+        mark = getattr(error, "context_mark", None)  # the file ended inside a construct: point at where it opened
     line = f":{mark.line + 1}" if mark is not None else ""
     return f"{shown}{line}: not valid YAML ({one_line(problem)})"
 
@@ -80,7 +80,7 @@ def where(key: str, files: dict[str, Path], root: Path) -> str:
 
 def raw_value(cfg: object, key: str) -> object:
     """Return the unresolved value at `key` (what the user wrote), or the key itself."""
-    node = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg  # type: ignore[arg-type]
+    node = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             return f"${{{key}}}"

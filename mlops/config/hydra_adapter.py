@@ -16,7 +16,7 @@ from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig
 from omegaconf._utils import get_yaml_loader
-from yaml.cyaml import CParser
+from yaml.cyaml import CParser  # type: ignore[attr-defined]
 
 
 def apply_overrides(cfg: DictConfig, overrides: list[Override]) -> None:
@@ -35,4 +35,4 @@ class FastLoader(CParser, get_yaml_loader()):  # type: ignore[misc]
 
 def parse_yaml(text: str) -> Any:
     """Parse YAML text in OmegaConf's dialect (raises yaml.YAMLError)."""
-    return yaml.load(text, Loader=FastLoader)  # noqa: S506 - a safe constructor, see FastLoader
+    return yaml.load(text, Loader=FastLoader)

@@ -22,7 +22,7 @@ class DigestChecker(FileChangedChecker):  # type: ignore[misc]
             return False
         if file_stat.st_size != size:
             return True
-        return self.cache.digest(file_path, file_stat) != digest
+        return bool(self.cache.digest(file_path, file_stat) != digest)
 
     def get_state(self, dep: str, current_state: Any) -> tuple[int, int, str] | None:
         """Return the state to record for `dep`, or None when the recorded one still holds."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mlops.common.errors import MlopsError
 from mlops.common.files import project_toml

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from mlops.config import CommandLine, Config, keep, load
 from mlops.config.words import refuse_bare_deletions

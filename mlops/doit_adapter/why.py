@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from doit.cmd_base import DoitCmdBase
 from doit.exceptions import InvalidCommand
@@ -41,7 +42,7 @@ class Why(DoitCmdBase):  # type: ignore[misc]
         chosen: list[str] = []
         for name in names:
             if name not in tasks:
-                raise self._invalid(name)
+                raise InvalidCommand(f"'{name}' is not a task; `doit list --all` shows them")
             group = [sub for sub in tasks[name].task_dep if tasks[sub].subtask_of == name]
             chosen += group or [name]
         return _upstream_first([tasks[name] for name in dict.fromkeys(chosen)])
@@ -72,9 +73,6 @@ class Why(DoitCmdBase):  # type: ignore[misc]
         source = (task.meta or {}).get("source")
         for dep in reasons.get("changed_file_dep", []):
             yield f"code changed: {dep}" if dep == source else f"input changed: {dep}"
-
-    def _invalid(self, name: str) -> Exception:
-        return InvalidCommand(f"'{name}' is not a task; `doit list --all` shows them")
 
 
 def _upstream_first(selected: list[Any]) -> list[Any]:

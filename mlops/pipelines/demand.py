@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import math
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import Ridge
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import Ridge
 
 TARGET = "demand_mw"
 HEATING_BELOW_C = 15.0
@@ -25,11 +28,15 @@ COOLING_ABOVE_C = 22.0
 def synthetic_hours(start: str, days: int, seed: int) -> pd.DataFrame:
     """Return hourly temperature and demand for `days` days from `start`; each day depends only on seed and date."""
     first = pd.Timestamp(start)
-    frames = [_synthetic_day(first + pd.Timedelta(days=offset), seed) for offset in range(days)]
-    return pd.concat(frames, ignore_index=True)
+    daily = [_synthetic_day(first + pd.Timedelta(days=offset), seed) for offset in range(days)]
+    return pd.DataFrame({
+        "timestamp": pd.date_range(first, periods=24 * days, freq="h"),
+        "temperature_c": np.concatenate([temperature for temperature, _ in daily]) if daily else [],
+        TARGET: np.concatenate([demand for _, demand in daily]) if daily else [],
+    })
 
 
-def _synthetic_day(day: pd.Timestamp, seed: int) -> pd.DataFrame:
+def _synthetic_day(day: pd.Timestamp, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng([seed, day.toordinal()])
     hours = np.arange(24)
     season = math.sin(2 * math.pi * (day.day_of_year - 110) / 365.25)
@@ -40,11 +47,7 @@ def _synthetic_day(day: pd.Timestamp, seed: int) -> pd.DataFrame:
     heating = 28 * np.clip(HEATING_BELOW_C - temperature, 0, None)
     cooling = 35 * np.clip(temperature - COOLING_ABOVE_C, 0, None)
     demand = (1000 + profile) * weekend + heating + cooling + rng.normal(0, 25, 24)
-    return pd.DataFrame({
-        "timestamp": pd.date_range(day, periods=24, freq="h"),
-        "temperature_c": temperature.round(2),
-        TARGET: demand.round(1),
-    })
+    return temperature.round(2), demand.round(1)
 
 
 def make_features(hours: pd.DataFrame) -> pd.DataFrame:
@@ -66,12 +69,16 @@ def make_features(hours: pd.DataFrame) -> pd.DataFrame:
 
 def fit_ridge(features: pd.DataFrame, target: pd.Series, alpha: float) -> Ridge:
     """Fit a ridge regression."""
+    from sklearn.linear_model import Ridge  # scikit-learn takes a second to import: only where a model is fit
+
     return Ridge(alpha=alpha).fit(features, target)
 
 
 def fit_boosted_trees(features: pd.DataFrame, target: pd.Series,
                       params: Mapping[str, Any]) -> HistGradientBoostingRegressor:
     """Fit a histogram gradient-boosted tree ensemble."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
     model = HistGradientBoostingRegressor(
         max_iter=int(params["max_iter"]),
         learning_rate=float(params["learning_rate"]),
@@ -124,6 +131,16 @@ def evaluate(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Map
     metrics = score(target.to_numpy(), model["estimator"].predict(features[model["columns"]]))
     metrics["holdout_hours"] = len(target)
     Path(outputs["metrics"]).write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def error_by_hour(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:
+    """Write the model's holdout MAE for each hour of the day as JSON: where in the day it is weakest."""
+    table = pd.read_csv(inputs["features"], parse_dates=["timestamp"])
+    holdout = table[table["split"] == "holdout"]
+    model = _load_model(inputs["model"])
+    errors = (holdout[TARGET] - model["estimator"].predict(holdout[model["columns"]])).abs()
+    by_hour = errors.groupby(holdout["timestamp"].dt.hour).mean().round(3)
+    Path(outputs["report"]).write_text(json.dumps({str(hour): mae for hour, mae in by_hour.items()}, indent=2) + "\n")
 
 
 def predict(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:

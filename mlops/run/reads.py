@@ -6,11 +6,12 @@ import copy
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from mlops.config.model import secret_path
 from mlops.plan.steps import MISSING
+
 SECRET_DIGEST = "__mlops_secret_sha256__"
 
 
@@ -63,7 +64,7 @@ class TrackedParams(Mapping[str, Any]):
 
     def __contains__(self, key: object) -> bool:
         path = (*self._path, str(key))
-        self._reads.value(path, self._data[key] if key in self._data else MISSING)
+        self._reads.value(path, self._data.get(str(key), MISSING))
         return key in self._data
 
     def to_dict(self) -> dict[str, Any]:

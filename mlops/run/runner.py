@@ -7,8 +7,9 @@ import importlib
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mlops.common.errors import StepError
 from mlops.plan.steps import StepCall

@@ -6,13 +6,14 @@ folds its journal, and what finished before the signal stays recorded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
 
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def install() -> None:
@@ -35,10 +36,8 @@ def stop_descendants(signum: int) -> int:
     """Send `signum` to every process descended from this one; return how many were found."""
     found = descendants(os.getpid())
     for pid in found:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
     return len(found)
 
 

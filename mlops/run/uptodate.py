@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from mlops.config.model import MASK, masked, secret_path
 from mlops.plan.steps import MISSING, Step

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -39,7 +40,7 @@ class DigestCache:
         entries = self._entries()
         cached = entries.get(path)
         if cached is not None and cached[:3] == key:
-            return cached[3]
+            return str(cached[3])
         digest = file_digest(path)
         self.hashed += 1
         entries[path] = [*key, digest]
@@ -55,9 +56,7 @@ class DigestCache:
         if self.entries is None:
             self.entries = {}
             if self.path is not None:
-                try:
-                    self.entries = json.loads(self.path.read_text())
-                except (FileNotFoundError, ValueError):
-                    pass
+                with contextlib.suppress(FileNotFoundError, ValueError):
+                    self.entries = dict(json.loads(self.path.read_text()))
                 atexit.register(self.save)
         return self.entries

@@ -20,7 +20,7 @@ class TaskLock:
     def acquire(self) -> None:
         """Take the lock; if another run holds it, say so and wait for it to finish."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.handle = open(self.path, "a+")
+        handle = self.handle = open(self.path, "a+")  # noqa: SIM115 - held until release()
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

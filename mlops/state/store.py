@@ -13,8 +13,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from mlops.common.files import write_atomically
 
@@ -142,7 +143,7 @@ def read_state(snapshot: str, journal: str) -> dict[str, dict[str, Any]]:
     """Return the snapshot with the journal replayed on top; unreadable parts count as absent."""
     try:
         with open(snapshot) as handle:
-            state = json.load(handle)
+            state: dict[str, dict[str, Any]] = json.load(handle)
     except (FileNotFoundError, ValueError):
         state = {}
     try:

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from mlops.tracking import MISSING, Reads, TrackedParams, changes
+from mlops.plan.steps import MISSING
+from mlops.run.reads import Reads, TrackedParams, changes
 
 SECTION = {"alpha": 0.5, "layers": [8, 4], "data": {"start": "2024-01-01", "days": 30}, "name": "m"}
 

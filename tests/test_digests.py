@@ -7,7 +7,8 @@ from pathlib import Path
 
 import xxhash
 
-from mlops.hashing import DigestCache, checker_for, file_digest
+from mlops.doit_adapter.checker import checker_for
+from mlops.state.digests import DigestCache, file_digest
 
 
 def touch_later(path: Path) -> None:

@@ -379,7 +379,8 @@ def report(results: Results, args: argparse.Namespace, started: datetime, elapse
              f"- Repository: {revision()}", "",
              "Times are wall-clock seconds of one `python -m doit` subprocess in the project folder. "
              f"bare: hand-written dodo.py, doit defaults (dbm backend, here {dbm_module()}; md5 checker); "
-             "bare-json: the same with doit's json backend (ours keeps a JSON snapshot plus a journal). See README.md.", ""]
+             "bare-json: the same with doit's json backend (ours keeps a JSON snapshot plus a journal). "
+             "See README.md.", ""]
     for pipelines in args.pipelines:
         lines += pipelines_section(results, pipelines, args.repeats)
     if args.big_gib:

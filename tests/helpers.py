@@ -71,7 +71,8 @@ def copy_project(dest: Path, short_series: bool = True) -> Path:
         config = dest / "conf" / "config.yaml"
         text = config.read_text()
         assert "  days: 730\n" in text and "  holdout_days: 28\n" in text
-        config.write_text(text.replace("  days: 730\n", "  days: 60\n").replace("  holdout_days: 28\n", "  holdout_days: 7\n"))
+        short = text.replace("  days: 730\n", "  days: 60\n").replace("  holdout_days: 28\n", "  holdout_days: 7\n")
+        config.write_text(short)
     return dest
 
 

@@ -30,7 +30,8 @@ train:
 """,
     "conf/env/dev.yaml": "# @package _global_\n",
     "conf/env/prod.yaml": "# @package _global_\nenv: prod\n",
-    "conf/env/sandbox.yaml": "# @package _global_\ngcp:\n  project: xxx-sandbox-${user}\ntrain:\n  mlflow:\n    use: false\n",
+    "conf/env/sandbox.yaml": ("# @package _global_\ngcp:\n  project: xxx-sandbox-${user}\n"
+                              "train:\n  mlflow:\n    use: false\n"),
     "conf/pipelines/pipeline_1.yaml": "param1: xxx\n",
     "conf/pipelines/pipeline_2.yaml": "",
     "pyproject.toml": '[project]\nname = "example"\nversion = "1.2.3"\n',

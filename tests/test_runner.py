@@ -72,7 +72,7 @@ def test_a_step_cannot_change_the_parameters_it_was_handed(tmp_path: Path, steps
 
 
 def test_an_unknown_function_is_a_step_error(tmp_path: Path, steps_module) -> None:
-    with pytest.raises(StepError, match="^cannot load step function 'fake_steps.missing'"):
+    with pytest.raises(StepError, match=r"^cannot load step function 'fake_steps\.missing'"):
         run_step(call(tmp_path, "missing"))
     with pytest.raises(StepError, match=r"^'json\.decoder' is not a function"):
         load_function("json.decoder")

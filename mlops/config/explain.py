@@ -42,7 +42,7 @@ def missing_option(error: MissingConfigException) -> str:
     if error.options is not None and group:
         choices = ", ".join(sorted(error.options))
         return f"{group}={option}: no such option in {CONF_DIR}/{group}/; choose one of: {choices}"
-    return one_line(str(error).split("Config search path")[0])
+    return one_line(str(error).splitlines()[0])
 
 
 def hydra_error(error: Exception, conf_dir: Path) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import compileall
+import shutil
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO, copy_project, tiny_project
+from helpers import REPO, all_tasks, copy_project, ran, run_doit, tiny_project
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -21,6 +22,22 @@ def compiled_package() -> None:
 def project(tmp_path: Path) -> Path:
     """A fresh copy of the project with two tiny pipelines, a and b."""
     return tiny_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def run_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny project after one full `doit`, made once per test process (copied, never used in place)."""
+    root = tiny_project(tmp_path_factory.mktemp("template") / "project")
+    first = run_doit(root)
+    assert first.returncode == 0, first.stderr
+    assert ran(first) == all_tasks()
+    return root
+
+
+@pytest.fixture
+def ran_project(run_once: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the tiny project in which every step has run once: all up to date."""
+    return Path(shutil.copytree(run_once, tmp_path / "project", symlinks=True))
 
 
 @pytest.fixture

@@ -101,6 +101,11 @@ CASES = [
     pytest.param(no_change, ["steps.predict.dated=false"],
                  "steps.predict.outputs.forecast: 'forecast_{date}.csv': a dated step's file names hold {date}",
                  id="step-kind-date-in-undated"),
+    *[pytest.param(no_change, [f"+steps.{name}={{doc: x, outputs: {{o: o.txt}}}}"],
+                   f"steps.{name}: {why}; give the step kind another name", id=f"step-kind-named-{name}")
+      for name, why in [("list", "'list' is a doit command"), ("why", "'why' is a doit command"),
+                        ("print_config", "dodo.py already has a task 'print_config'"),
+                        ("publish", "dodo.py already has a task 'publish'")]],
     pytest.param(no_change, ["+steps.train.retries=2"],
                  "steps.train.retries: not a step kind setting; choose one of: doc, outputs, needs, dated",
                  id="step-kind-unknown-setting"),

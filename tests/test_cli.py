@@ -26,8 +26,8 @@ def test_first_run_builds_every_output_and_rerun_skips_everything(project: Path)
     assert ran(again) == set() and skipped(again) == ALL
 
 
-def test_param_change_reruns_only_that_pipelines_train_and_downstream(project: Path) -> None:
-    assert run_doit(project).returncode == 0
+def test_param_change_reruns_only_that_pipelines_train_and_downstream(ran_project: Path) -> None:
+    project = ran_project
     changed = run_doit(project, "pipelines.a.train.alpha=0.3")
     assert changed.returncode == 0, changed.stderr
     assert ran(changed) == {"train:a", "evaluate:a", "predict:a"}
@@ -48,8 +48,8 @@ def test_running_one_step_runs_its_stale_upstream_and_nothing_else(project: Path
     assert not (project / "outputs" / "dev" / "a").exists()
 
 
-def test_env_switch_keeps_each_envs_outputs_and_state(project: Path) -> None:
-    assert ran(run_doit(project)) == ALL
+def test_env_switch_keeps_each_envs_outputs_and_state(ran_project: Path) -> None:
+    project = ran_project
     prod = run_doit(project, "env=prod")
     assert prod.returncode == 0 and ran(prod) == ALL
     assert (project / "outputs" / "prod" / "a" / "train" / "model.pkl").is_file()
@@ -58,8 +58,8 @@ def test_env_switch_keeps_each_envs_outputs_and_state(project: Path) -> None:
     assert ran(run_doit(project, "env=prod")) == set()
 
 
-def test_date_value_writes_its_own_output_and_earlier_dates_stay_up_to_date(project: Path) -> None:
-    assert run_doit(project).returncode == 0
+def test_date_value_writes_its_own_output_and_earlier_dates_stay_up_to_date(ran_project: Path) -> None:
+    project = ran_project
     folder = project / "outputs" / "dev" / "a" / "predict"
     first = run_doit(project, "predict:a", "date=2026-11-26")
     assert first.returncode == 0, first.stderr

@@ -40,6 +40,13 @@ def evaluate(inputs, params, outputs):
 
 def predict(inputs, params, outputs):
     outputs["forecast"].write_text(inputs["model"].read_text())
+
+
+def gated_predict(inputs, params, outputs):
+    outputs["forecast"].write_text(params["date"])
+    deadline = time.monotonic() + 120
+    while not Path(f"gate.{params['date']}").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
 '''
 
 PIPELINE = '''\
@@ -247,6 +254,23 @@ def test_a_second_run_of_the_same_task_waits_and_finds_it_made(project: Path) ->
     model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
     assert model.read_text() == "partial model...complete, seed 1"
     assert ran(run_doit(project, "train:slow")) == set()
+
+
+def test_concurrent_runs_of_two_dates_keep_both_dates_records(project: Path) -> None:
+    pipeline = project / "conf" / "pipelines" / "fast.yaml"
+    pipeline.write_text(pipeline.read_text().replace("slow_steps.predict", "slow_steps.gated_predict"))
+    folder = project / "outputs" / "dev" / "fast" / "predict"
+    first = start_doit(project, "predict:fast", "--date", "2026-05-01")
+    wait_for(lambda: any(folder.glob(".staging-*/forecast-forecast_2026-05-01.csv")))
+    second = start_doit(project, "predict:fast", "--date", "2026-05-02")
+    assert second.stderr is not None
+    assert "predict:fast is running in process" in second.stderr.readline()  # it waits for the first
+    for date in ("2026-05-01", "2026-05-02"):
+        (project / f"gate.{date}").touch()
+    assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
+    for date in ("2026-05-01", "2026-05-02"):
+        why = run_doit(project, "why", "predict:fast", f"date={date}")
+        assert why.stdout == "predict:fast: up to date\n", date
 
 
 def test_a_lock_left_by_a_dead_process_is_cleared_with_a_message(project: Path) -> None:

@@ -53,11 +53,35 @@ def test_a_kind_declared_in_config_is_planned_for_the_pipelines_that_have_it(pro
     ("~steps.train.outputs", "^steps.train.outputs: must map output names to file names"),
     ("+steps.train.dated=yes", "^steps.train.dated: must be true or false$"),
     ("steps.train.outputs.model=.hidden", "^steps.train.outputs.model: an output is a plain name"),
-    ("steps.train.outputs.model='m_{day}.pkl'", r"^steps.train.outputs.model: 'm_\{day\}.pkl': a dated step"),
+    ("steps.train.outputs.model='m_{day}.pkl'", r"^steps.train.outputs.model: an output is a plain name"),
+    ("steps.train.outputs.model='m[1].pkl'", r"^steps.train.outputs.model: an output is a plain name"),
+    ("steps.train.outputs.model='m*.pkl'", r"^steps.train.outputs.model: an output is a plain name"),
+    ("+steps.train.outputs.copy=model.pkl", r"^steps.train.outputs.copy: 'model.pkl' is also the file of output"),
+    ("steps.predict.outputs.forecast=forecast.csv", r"^steps.predict.outputs.forecast: 'forecast.csv': a dated step"),
 ])
 def test_bad_step_kinds_are_refused(project: Path, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         step_kinds(compose(project, [override]).values)
+
+
+@pytest.mark.parametrize("node", ["[]", "[prepare, train]", "7"])
+def test_steps_must_be_a_mapping(project: Path, node: str) -> None:
+    config = project / "conf" / "config.yaml"
+    config.write_text(config.read_text().split("\nsteps:\n")[0] + f"\nsteps: {node}\n")
+    with pytest.raises(ConfigError, match=r"^steps: must map step kind names to their doc, outputs and needs$"):
+        step_kinds(compose(project).values)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("+steps.train.outputs.features=extra.csv",
+     r"^steps.train.outputs.features: evaluate also reads an output 'features' of another kind it needs"),
+    ("+pipelines.pipeline_1.train.inputs.features=x.csv",
+     r"^pipelines.pipeline_1.train.inputs.features \(in conf/pipelines/pipeline_1.yaml\): 'features' is already "
+     r"the output of a step train needs"),
+])
+def test_an_input_name_is_never_given_twice(project: Path, override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        plan(compose(project, [override]))
 
 
 def test_subtask_wiring_of_evaluate(project: Path) -> None:
@@ -113,7 +137,7 @@ def test_parameters_only_pipelines_have_no_steps(project: Path) -> None:
 
 def test_unknown_task_words_are_named_with_choices(project: Path) -> None:
     steps = plan(compose(project))
-    check_task_words(["train:pipeline_1", "other:x", "x=1", "train"], KINDS, steps)
+    check_task_words(["train:pipeline_1", "other:x", "x=1", "train", "train:*", "train:pipe?ine_[12]"], KINDS, steps)
     with pytest.raises(ConfigError, match=r"^evaluate:pipeline_3: no such task; pipelines with an? evaluate step: "
                                           r"pipeline_1, pipeline_2$"):
         check_task_words(["evaluate:pipeline_3"], KINDS, steps)

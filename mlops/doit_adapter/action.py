@@ -52,7 +52,7 @@ class StepAction:
                 reads = self.executor.run(self.step.call(date))
                 made = made_record(reads, files, self.step.outputs(date).values(), digests)
             # A dated step keeps one record per date: the other dates' records stay as they were.
-            previous = internals.saved_values(task.name).get("made", {}) if date is not None else {}
+            previous = saved_records(task.name) if date is not None else {}
             task.values["made"] = {**previous, record_key(date): made}
 
 
@@ -70,13 +70,22 @@ def locked(folder: Path, task_name: str) -> Iterator[None]:
             lock.release()
 
 
+def saved_records(task_name: str) -> dict[str, Any]:
+    """Return the task's saved records by date, as another run may have saved them since this one started."""
+    backend = internals.state_backend()
+    if isinstance(backend, StateDB) and backend.changed_by_others():
+        values = (read_state(backend.name, backend.journal).get(task_name) or {}).get(internals.VALUES_KEY) or {}
+    else:
+        values = internals.saved_values(task_name)
+    return dict(values.get("made") or {})
+
+
 def adopted(task_name: str, step: Step, date: str | None, digests: Any) -> dict[str, Any] | None:
     """Return the record another run saved meanwhile, if it is exactly what this run would make."""
     backend = internals.state_backend()
     if not isinstance(backend, StateDB) or not backend.changed_by_others():
         return None
-    values = (read_state(backend.name, backend.journal).get(task_name) or {}).get(internals.VALUES_KEY) or {}
-    made = (values.get("made") or {}).get(record_key(date))
+    made = saved_records(task_name).get(record_key(date))
     if made is None or reasons(step, date, made, digests, files=True):
         return None
     if not all(os.path.exists(path) for path in step.outputs(date).values()):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 from doit.cmd_base import DodoTaskLoader
 
-from mlops.common.errors import MlopsError
+from mlops.common.errors import ConfigError, MlopsError
 from mlops.doit_adapter import session
+from mlops.doit_adapter.tasks import KIND_MARK
 
 NAME = "mlops"
 PLUGIN = "mlops.doit_adapter.loader:Loader"
@@ -22,7 +24,17 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
         current = session.current()
         if current is not None:
             try:
+                check_kind_names(current.kinds, self.cmd_names, self.namespace)
                 current.accept(pos_args)
             except MlopsError as error:
                 sys.exit(f"mlops: error: {error}")
         return super().load_tasks(cmd, pos_args)
+
+
+def check_kind_names(kinds: Iterable[str], commands: Iterable[str], namespace: dict[str, Any]) -> None:
+    """Fail on a step kind named like a doit command or like another task of dodo.py."""
+    for name in kinds:
+        if name in commands:
+            raise ConfigError(f"steps.{name}: '{name}' is a doit command; give the step kind another name")
+        if getattr(namespace.get(f"task_{name}"), KIND_MARK, None) != name:
+            raise ConfigError(f"steps.{name}: dodo.py already has a task '{name}'; give the step kind another name")

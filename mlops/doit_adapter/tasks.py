@@ -15,6 +15,7 @@ from mlops.run.outputs import clean_outputs
 from mlops.state.digests import DigestCache
 
 Creator = Callable[[], Any]
+KIND_MARK = "mlops_step_kind"  # set on a step kind's task creator, naming the kind
 
 
 def kind_creator(kind: StepKind, steps: list[Step], digests: DigestCache, executor: Executor) -> Creator:
@@ -24,6 +25,7 @@ def kind_creator(kind: StepKind, steps: list[Step], digests: DigestCache, execut
         for step in steps:
             yield step_task(step, digests, executor)
     create.__doc__ = kind.doc
+    setattr(create, KIND_MARK, kind.name)
     return create
 
 

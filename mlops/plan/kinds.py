@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops.common.errors import ConfigError
-from mlops.common.names import IDENTIFIER
+from mlops.common.names import IDENTIFIER, PLAIN_FILE
 
 STEPS = "steps"
 FIELDS = ("doc", "outputs", "needs", "dated")
@@ -29,7 +29,7 @@ class StepKind:
 
 def step_kinds(values: dict[str, Any]) -> dict[str, StepKind]:
     """Return the step kinds declared under `steps:`, in order, each checked."""
-    node = values.get(STEPS) or {}
+    node = values.get(STEPS, {})
     if not isinstance(node, dict):
         raise ConfigError(f"{STEPS}: must map step kind names to their doc, outputs and needs")
     kinds: dict[str, StepKind] = {}
@@ -59,13 +59,17 @@ def _kind(name: str, spec: Any, declared: dict[str, StepKind]) -> StepKind:
 def _outputs(where: str, outputs: Any, dated: bool) -> dict[str, str]:
     if not isinstance(outputs, dict) or not outputs:
         raise ConfigError(f"{where}.outputs: must map output names to file names, e.g. {{model: model.pkl}}")
+    seen: dict[str, str] = {}
     for name, file in outputs.items():
-        plain = isinstance(file, str) and file and "/" not in file and "\\" not in file and not file.startswith(".")
+        plain = isinstance(file, str) and PLAIN_FILE.match(file.replace("{date}", "date"))
         if not IDENTIFIER.match(str(name)) or not plain:
             raise ConfigError(f"{where}.outputs.{name}: an output is a plain name mapped to a file name "
-                              "in the step's folder (no '/', not starting with '.')")
-        braces = any(char in file.replace("{date}", "") for char in "{}")
-        if ("{date}" in file) != dated or braces:
+                              "in the step's folder (letters, digits, _ . -; not starting with '.')")
+        if ("{date}" in file) != dated:
             raise ConfigError(f"{where}.outputs.{name}: '{file}': a dated step's file names hold {{date}}, "
                               "and only dated steps' do")
+        if file in seen:
+            raise ConfigError(f"{where}.outputs.{name}: '{file}' is also the file of output '{seen[file]}'; "
+                              "give each output its own file")
+        seen[file] = str(name)
     return {str(name): str(file) for name, file in outputs.items()}

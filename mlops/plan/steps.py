@@ -111,7 +111,8 @@ def check_task_words(words: Iterable[str], kinds: Iterable[str], steps: list[Ste
     known = set(kinds)
     for word in words:
         kind, colon, _ = word.partition(":")
-        if colon and kind in known and "=" not in word and word not in planned:
+        wildcard = any(char in word for char in "*?[")  # doit matches these itself
+        if colon and kind in known and "=" not in word and not wildcard and word not in planned:
             having = [step.pipeline for step in steps if step.kind.name == kind]
             choices = ", ".join(having) if having else "no pipeline has one yet"
             raise ConfigError(f"{word}: no such task; pipelines with a {kind} step: {choices}")
@@ -138,13 +139,21 @@ def _step_sections(pipeline_cfg: Any, where: Where, kinds: dict[str, StepKind]) 
 
 def _inputs(kind: StepKind, kinds: dict[str, StepKind], sections: dict[str, Any], folder: str,
             where: LazyWhere) -> dict[str, str]:
-    inputs = {}
+    inputs: dict[str, str] = {}
     for need in kind.needs:
         if need not in sections:
             raise ConfigError(f"{where}: {kind.name} needs the outputs of {need}; "
                               f"add a {need} section to this pipeline")
-        inputs.update({name: f"{folder}/{need}/{file}" for name, file in kinds[need].outputs.items()})
+        for name, file in kinds[need].outputs.items():
+            if name in inputs:
+                raise ConfigError(f"steps.{need}.outputs.{name}: {kind.name} also reads an output '{name}' of "
+                                  "another kind it needs; give the outputs different names")
+            inputs[name] = f"{folder}/{need}/{file}"
     extra = sections[kind.name].get("inputs") or {}
     if not isinstance(extra, dict) or not all(isinstance(path, str) for path in extra.values()):
         raise ConfigError(f"{where / 'inputs'}: must map input names to file paths")
+    taken = sorted(set(extra) & set(inputs))
+    if taken:
+        raise ConfigError(f"{where / 'inputs' / taken[0]}: '{taken[0]}' is already the output of a step "
+                          f"{kind.name} needs; name this input otherwise")
     return {**inputs, **extra}

@@ -39,7 +39,7 @@ class StepCheck:
 
     def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
         """Return one line per reason the step must run."""
-        date = self.date(task) if task is not None else self.step.date
+        date = self.date(task)
         if date is not None and not DATE.match(date):
             return [f"--date {date} is not a date"]
         if task is not None and date is not None:

@@ -48,9 +48,10 @@ def invocation(root: Path) -> Invocation:
     """Return this process's invocation for the project at `root` (ConfigError on bad input)."""
     command_line = CommandLine.from_words(internals.command_line_words())
     cfg = load(root, command_line)
-    steps = plan(cfg)
+    kinds = step_kinds(cfg.values)
+    steps = plan(cfg, kinds)
     base = env_dir(cfg)
-    started = Invocation(command_line, cfg, step_kinds(cfg.values), steps, base, DigestCache(base / DIGESTS_FILE))
+    started = Invocation(command_line, cfg, kinds, steps, base, DigestCache(base / DIGESTS_FILE))
     _started.append(started)
     return started
 

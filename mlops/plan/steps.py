@@ -84,9 +84,9 @@ def env_dir(cfg: Config) -> Path:
     return Path(root) / cfg.env
 
 
-def plan(cfg: Config) -> list[Step]:
-    """Return every pipeline's steps, upstream kinds first, checking each section."""
-    kinds = step_kinds(cfg.values)
+def plan(cfg: Config, kinds: dict[str, StepKind] | None = None) -> list[Step]:
+    """Return every pipeline's steps, upstream kinds first, checking each section (kinds: as declared)."""
+    kinds = step_kinds(cfg.values) if kinds is None else kinds
     base = env_dir(cfg)
     allowed = (*DEFAULT_STEP_MODULES, *settings(cfg.root).get("step_modules", []))
     date = check_date(cfg.get("date"), "date") if any(kind.dated for kind in kinds.values()) else None

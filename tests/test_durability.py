@@ -6,6 +6,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -254,6 +255,26 @@ def test_a_second_run_of_the_same_task_waits_and_finds_it_made(project: Path) ->
     model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
     assert model.read_text() == "partial model...complete, seed 1"
     assert ran(run_doit(project, "train:slow")) == set()
+
+
+def test_a_second_run_with_another_config_waits_and_then_runs_the_step_itself(project: Path) -> None:
+    first = start_doit(project, "train:slow")
+    wait_for(lambda: slow_step_started(project))
+    second = start_doit(project, "train:slow", "pipelines.slow.train.seed=2")
+    assert second.stderr is not None
+    assert f"train:slow is running in process {first.pid}; waiting for it" in second.stderr.readline()
+    open_gate(project)
+    assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
+    assert "made by another run" not in second.stderr.read()
+    assert "train:slow" in ran_of(second)
+    model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
+    assert model.read_text() == "partial model...complete, seed 2"
+    assert run_doit(project, "why", "train:slow", "pipelines.slow.train.seed=2").stdout == "train:slow: up to date\n"
+
+
+def ran_of(process: subprocess.Popen[str]) -> set[str]:
+    assert process.stdout is not None
+    return {line.split()[1] for line in process.stdout.read().splitlines() if line.startswith(".  ")}
 
 
 def test_concurrent_runs_of_two_dates_keep_both_dates_records(project: Path) -> None:

@@ -39,8 +39,13 @@ def reasons(step: Step, date: str | None, made: dict[str, Any] | None, digests: 
 
 def consumed(step: Step, digests: DigestCache) -> dict[str, str]:
     """Return the digest of each input file and of the step's code (empty for a missing file)."""
-    paths = [*step.inputs.values(), step.source]
-    return {path: digests.digest(path) if os.path.exists(path) else "" for path in paths}
+    found = {}
+    for path in (*step.inputs.values(), step.source):
+        try:
+            found[path] = digests.digest(path)
+        except FileNotFoundError:
+            found[path] = ""
+    return found
 
 
 def made_record(reads: dict[str, Any], files: dict[str, str], outputs: Iterable[str],

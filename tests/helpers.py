@@ -94,15 +94,26 @@ def all_tasks(pipelines: tuple[str, ...] = ("a", "b")) -> set[str]:
     return {f"{step}:{name}" for step in STEPS for name in pipelines}
 
 
+# Tests run in parallel workers on few cores: one thread per numeric library keeps the demo's
+# scikit-learn steps from spinning threads that fight the other workers for the same cores.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Return the environment of a doit subprocess: this one, one thread per numeric library, then `extra`."""
+    return {**ONE_THREAD, **os.environ, **(extra or {})}
+
+
 def run_doit(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the installed `doit ARGS` in `project` in a subprocess and return the finished process."""
-    environment = {**os.environ, **(env or {})}
-    return subprocess.run([DOIT, *args], cwd=project, env=environment, capture_output=True, text=True, timeout=300)
+    return subprocess.run([DOIT, *args], cwd=project, env=environment(env), capture_output=True, text=True,
+                          timeout=300)
 
 
 def start_doit(project: Path, *args: str) -> subprocess.Popen[str]:
     """Start `doit ARGS` in `project` without waiting for it."""
-    return subprocess.Popen([DOIT, *args], cwd=project, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen([DOIT, *args], cwd=project, env=environment(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def task_marks(output: str) -> dict[str, str]:

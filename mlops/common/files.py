@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import gc
+import json
 import os
 import tempfile
 import tomllib
@@ -27,6 +29,22 @@ def write_atomically(path: str | os.PathLike[str], text: str, durable: bool = Fa
     except BaseException:
         os.unlink(staging)
         raise
+
+
+def parse_json(text: str) -> Any:
+    """Parse JSON text; the cyclic garbage collector pauses meanwhile.
+
+    A large document (doit's state at a thousand pipelines, the digest cache) is built of many
+    containers that all stay alive; collecting while they are made only rescans every object the
+    process holds, again and again (a third of a no-op run's time at a thousand pipelines).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return json.loads(text)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def read_toml(path: Path) -> dict[str, Any]:

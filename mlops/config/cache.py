@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlops.common.files import write_atomically
+from mlops.common.files import parse_json, write_atomically
 from mlops.config.model import CONF_DIR, Config
 
 FORMAT = 1
@@ -43,7 +43,7 @@ class ConfigCache:
         try:
             text = self._file(overrides).read_text()
             # Put the env values back in the JSON text itself: one pass in C, not a walk of every value.
-            entry = json.loads(JSON_TOKEN.sub(lambda match: json.dumps(os.environ.get(match.group(1), ""))[1:-1], text))
+            entry = parse_json(JSON_TOKEN.sub(lambda match: json.dumps(os.environ.get(match.group(1), ""))[1:-1], text))
         except (FileNotFoundError, ValueError):
             return None
         if entry.get("format") != FORMAT or entry.get("overrides") != list(overrides):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -28,7 +29,11 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
                 current.accept(pos_args)
             except MlopsError as error:
                 sys.exit(f"mlops: error: {error}")
-        return super().load_tasks(cmd, pos_args)
+        tasks = super().load_tasks(cmd, pos_args)
+        # The config, the plan and the tasks live until the command ends: keep the cyclic garbage
+        # collector from rescanning them at every collection while the steps run or are checked.
+        gc.freeze()
+        return tasks
 
 
 def check_kind_names(kinds: Iterable[str], commands: Iterable[str], namespace: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import xxhash
 
-from mlops.common.files import write_atomically
+from mlops.common.files import parse_json, write_atomically
 
 CHUNK = 1 << 20
 
@@ -57,6 +57,6 @@ class DigestCache:
             self.entries = {}
             if self.path is not None:
                 with contextlib.suppress(FileNotFoundError, ValueError):
-                    self.entries = dict(json.loads(self.path.read_text()))
+                    self.entries = dict(parse_json(self.path.read_text()))
                 atexit.register(self.save)
         return self.entries

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mlops.common.files import write_atomically
+from mlops.common.files import parse_json, write_atomically
 
 
 class StateDB:
@@ -143,7 +143,7 @@ def read_state(snapshot: str, journal: str) -> dict[str, dict[str, Any]]:
     """Return the snapshot with the journal replayed on top; unreadable parts count as absent."""
     try:
         with open(snapshot) as handle:
-            state: dict[str, dict[str, Any]] = json.load(handle)
+            state: dict[str, dict[str, Any]] = parse_json(handle.read())
     except (FileNotFoundError, ValueError):
         state = {}
     try:

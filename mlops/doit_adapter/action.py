@@ -46,13 +46,15 @@ class StepAction:
             check_date(date, "--date")
         digests = self.check.digests
         with locked(Path(self.step.env_dir) / LOCKS, task.name):
-            made = adopted(task.name, self.step, date, digests)
+            # Under the task's lock, what is saved now stays the last record of this task until we save.
+            records = saved_records(task.name)
+            made = adopted(task.name, self.step, date, records, digests)
             if made is None:
                 files = consumed(self.step, digests)
                 reads = self.executor.run(self.step.call(date))
                 made = made_record(reads, files, self.step.outputs(date).values(), digests)
             # A dated step keeps one record per date: the other dates' records stay as they were.
-            previous = saved_records(task.name) if date is not None else {}
+            previous = records if date is not None else {}
             task.values["made"] = {**previous, record_key(date): made}
 
 
@@ -80,12 +82,13 @@ def saved_records(task_name: str) -> dict[str, Any]:
     return dict(values.get("made") or {})
 
 
-def adopted(task_name: str, step: Step, date: str | None, digests: Any) -> dict[str, Any] | None:
+def adopted(task_name: str, step: Step, date: str | None, records: dict[str, Any],
+            digests: Any) -> dict[str, Any] | None:
     """Return the record another run saved meanwhile, if it is exactly what this run would make."""
     backend = internals.state_backend()
     if not isinstance(backend, StateDB) or not backend.changed_by_others():
         return None
-    made = saved_records(task_name).get(record_key(date))
+    made = records.get(record_key(date))
     if made is None or reasons(step, date, made, digests, files=True):
         return None
     if not all(os.path.exists(path) for path in step.outputs(date).values()):

@@ -93,7 +93,7 @@ CASES = [
     pytest.param(no_change, ["+extra=${oc.env:HOME}"],
                  "+extra=${oc.env:HOME}: ${...} on the command line is refused", id="cli-interpolation-added"),
     pytest.param(no_change, ["steps.train.needs=[evaluate]"],
-                 "steps.train.needs: must list step kinds declared before train; choose from: prepare",
+                 "steps.train.needs: must list step kinds declared before it, each once; choose from: prepare",
                  id="step-kind-needs-later-kind"),
     pytest.param(no_change, ["steps.train.outputs.model=../model.pkl"],
                  "steps.train.outputs.model: an output is a plain name mapped to a file name in the step's folder",

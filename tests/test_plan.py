@@ -48,8 +48,13 @@ def test_a_kind_declared_in_config_is_planned_for_the_pipelines_that_have_it(pro
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("+steps.prepare.needs=[train]", "^steps.prepare.needs: must list step kinds declared before prepare; "
+    ("+steps.prepare.needs=[train]", "^steps.prepare.needs: must list step kinds declared before it, each once; "
                                     "choose from: none declared before it$"),
+    ("steps.evaluate.needs=[prepare,train,train]", "^steps.evaluate.needs: must list step kinds declared before it, "
+                                                    "each once"),
+    ("+steps.report={outputs: {r: r.txt}, needs: [predict]}",
+     "^steps.report.needs: 'predict' is dated \\(one output per date\\); a step kind cannot need a dated kind$"),
+    (f"steps.train.outputs.model={'m' * 201}", "^steps.train.outputs.model: an output is a plain name"),
     ("~steps.train.outputs", "^steps.train.outputs: must map output names to file names"),
     ("+steps.train.dated=yes", "^steps.train.dated: must be true or false$"),
     ("steps.train.outputs.model=.hidden", "^steps.train.outputs.model: an output is a plain name"),

@@ -10,6 +10,7 @@ from mlops.common.names import IDENTIFIER, PLAIN_FILE
 
 STEPS = "steps"
 FIELDS = ("doc", "outputs", "needs", "dated")
+MAX_FILE = 200  # characters: a staged output's name adds a prefix, and file systems stop at 255
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,21 @@ def _kind(name: str, spec: Any, declared: dict[str, StepKind]) -> StepKind:
     dated = spec.get("dated", False)
     if not isinstance(dated, bool):
         raise ConfigError(f"{where}.dated: must be true or false")
-    needs = spec.get("needs") or []
-    if not isinstance(needs, list) or any(need not in declared for need in needs):
-        choices = ", ".join(declared) or "none declared before it"
-        raise ConfigError(f"{where}.needs: must list step kinds declared before {name}; choose from: {choices}")
+    needs = _needs(where, spec.get("needs") or [], declared)
     return StepKind(name, str(spec.get("doc") or f"Run each pipeline's {name} step."),
-                    _outputs(where, spec.get("outputs"), dated), tuple(needs), dated)
+                    _outputs(where, spec.get("outputs"), dated), needs, dated)
+
+
+def _needs(where: str, needs: Any, declared: dict[str, StepKind]) -> tuple[str, ...]:
+    if not isinstance(needs, list) or any(need not in declared for need in needs) or len(set(needs)) < len(needs):
+        choices = ", ".join(declared) or "none declared before it"
+        raise ConfigError(f"{where}.needs: must list step kinds declared before it, each once; choose from: {choices}")
+    dated = [need for need in needs if declared[need].dated]
+    if dated:
+        # Its input would be one file per date: there is no one file to depend on.
+        raise ConfigError(f"{where}.needs: '{dated[0]}' is dated (one output per date); a step kind cannot "
+                          "need a dated kind")
+    return tuple(needs)
 
 
 def _outputs(where: str, outputs: Any, dated: bool) -> dict[str, str]:
@@ -61,10 +71,10 @@ def _outputs(where: str, outputs: Any, dated: bool) -> dict[str, str]:
         raise ConfigError(f"{where}.outputs: must map output names to file names, e.g. {{model: model.pkl}}")
     seen: dict[str, str] = {}
     for name, file in outputs.items():
-        plain = isinstance(file, str) and PLAIN_FILE.match(file.replace("{date}", "date"))
+        plain = isinstance(file, str) and len(file) <= MAX_FILE and PLAIN_FILE.match(file.replace("{date}", "date"))
         if not IDENTIFIER.match(str(name)) or not plain:
             raise ConfigError(f"{where}.outputs.{name}: an output is a plain name mapped to a file name "
-                              "in the step's folder (letters, digits, _ . -; not starting with '.')")
+                              f"in the step's folder (letters, digits, _ . -; not starting with '.'; up to {MAX_FILE})")
         if ("{date}" in file) != dated:
             raise ConfigError(f"{where}.outputs.{name}: '{file}': a dated step's file names hold {{date}}, "
                               "and only dated steps' do")

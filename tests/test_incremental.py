@@ -118,3 +118,66 @@ def test_each_date_keeps_the_values_it_was_made_with(project: Path) -> None:
     assert doit(project, "predict:a", "pipelines.a.train.alpha=0.9") == {"train:a", "predict:a"}
     why = run_doit(project, "why", "predict:a", "pipelines.a.train.alpha=0.9", "date=2026-02-01").stdout
     assert why == "predict:a: input changed since 2026-02-01 was made: outputs/dev/a/train/model.pkl\n"
+
+
+SHAPE_STEPS = '''\
+import json
+from collections.abc import Mapping
+
+
+def prepare(inputs, params, outputs):
+    kind = "mapping" if isinstance(params["opt"], Mapping) else "other"
+    outputs["features"].write_text(f"{kind} {params['alpha']!r} {params['w'][1]}")
+
+
+def train(inputs, params, outputs):
+    whole = params.to_dict()
+    outputs["model"].write_text(json.dumps(whole, sort_keys=True) + f" {len(params)} {params.get('fn')} {params}")
+'''
+
+SHAPE_PIPELINE = '''\
+prepare:
+  fn: shape_steps.prepare
+  opt: {depth: 3}
+  alpha: 1
+  w: {1: 0.5}
+train:
+  fn: shape_steps.train
+  nan: .nan
+  opt: {depth: 3}
+'''
+
+
+@pytest.fixture
+def shaped(project: Path) -> Path:
+    """A pipeline `s` whose steps ask what a value is, read integer keys, list keys and print sections."""
+    (project / "shape_steps.py").write_text(SHAPE_STEPS)
+    (project / "conf" / "pipelines" / "s.yaml").write_text(SHAPE_PIPELINE)
+    assert doit(project, "train:s") == {"prepare:s", "train:s"}
+    return project
+
+
+def test_listing_printing_and_nan_rerun_nothing_on_a_no_op(shaped: Path) -> None:
+    assert doit(shaped, "train:s") == set()
+    assert run_doit(shaped, "why", "train:s").stdout == "train:s: up to date\n"
+
+
+def test_a_value_of_another_type_reruns(shaped: Path) -> None:
+    features = shaped / "outputs" / "dev" / "s" / "prepare" / "features.csv"
+    assert doit(shaped, "prepare:s", "pipelines.s.prepare.alpha=1.0") == {"prepare:s"}
+    assert features.read_text() == "mapping 1.0 0.5"
+    assert doit(shaped, "prepare:s", "pipelines.s.prepare.alpha=true") == {"prepare:s"}
+    assert features.read_text() == "mapping True 0.5"
+    assert doit(shaped, "prepare:s", "pipelines.s.prepare.alpha=true") == set()
+
+
+def test_what_a_section_is_counts_and_integer_keys_are_read(shaped: Path) -> None:
+    assert doit(shaped, "prepare:s", "pipelines.s.prepare.opt.depth=4") == set()  # read only as a mapping
+    assert doit(shaped, "prepare:s", "pipelines.s.prepare.opt=null") == {"prepare:s"}
+    edit(shaped / "conf" / "pipelines" / "s.yaml", "w: {1: 0.5}", "w: {1: 0.7}")
+    assert doit(shaped, "prepare:s", "pipelines.s.prepare.opt=null") == {"prepare:s"}
+    assert doit(shaped, "prepare:s", "pipelines.s.prepare.opt=null") == set()
+
+
+def test_a_printed_section_reruns_on_any_change_inside(shaped: Path) -> None:
+    assert doit(shaped, "train:s", "pipelines.s.train.opt.depth=4") == {"train:s"}

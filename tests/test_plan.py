@@ -102,8 +102,8 @@ def test_subtask_wiring_of_evaluate(project: Path) -> None:
 
 
 def test_config_check_compares_only_what_the_step_read(project: Path) -> None:
-    read = {"made": {"": {"reads": {"values": {'["fn"]': "mlops.pipelines.demand.train_linear", '["alpha"]': 1.0},
-                                    "keys": {}}}}}
+    read = {"made": {"": {"reads": {"values": {'["alpha"]': 1.0}, "keys": {},
+                                    "runner": {"values": {'["fn"]': "mlops.pipelines.demand.train_linear"}}}}}}
 
     def reasons(*overrides: str) -> list[str]:
         step = next(s for s in plan(compose(project, list(overrides))) if s.task == "train:pipeline_1")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 
 import pytest
 
 from mlops.plan.steps import MISSING
-from mlops.run.reads import Reads, TrackedParams, changes
+from mlops.run.reads import MAPPING, SECRET_DIGEST, Reads, TrackedParams, changes
 
 SECTION = {"alpha": 0.5, "layers": [8, 4], "data": {"start": "2024-01-01", "days": 30}, "name": "m"}
 
@@ -25,7 +26,8 @@ def recorded(reads: Reads) -> dict:
 def test_item_reads_record_exactly_the_leaves_read() -> None:
     params, reads = tracked()
     assert params["alpha"] == 0.5 and params["data"]["days"] == 30
-    assert recorded(reads) == {"values": {'["alpha"]': 0.5, '["data", "days"]': 30}, "keys": {}}
+    assert recorded(reads) == {"values": {'["alpha"]': 0.5, '["data"]': MAPPING, '["data", "days"]': 30},
+                               "keys": {}}
 
 
 def test_absent_keys_and_membership_are_recorded() -> None:
@@ -42,7 +44,7 @@ def test_listing_keys_records_the_key_set_and_items_record_values() -> None:
     assert dict(params["data"].items()) == {"start": "2024-01-01", "days": 30}
     assert len(params) == 4
     assert recorded(reads) == {
-        "values": {'["data", "start"]': "2024-01-01", '["data", "days"]': 30},
+        "values": {'["data"]': MAPPING, '["data", "start"]': "2024-01-01", '["data", "days"]': 30},
         "keys": {'["data"]': ["days", "start"], "[]": ["alpha", "data", "layers", "name"]},
     }
 
@@ -86,3 +88,47 @@ def test_key_set_changes_are_reported() -> None:
     assert changes(record, SECTION) == []
     assert changes(record, {"data": {"start": 1, "days": 2, "end": 3}}) == [
         ("data (its keys)", ["days", "start"], ["days", "end", "start"])]
+
+
+@pytest.mark.parametrize(("old", "new"), [(1, 1.0), (1.0, True), (0, False), (False, 0.0), ("1", 1), (None, "")])
+def test_a_value_of_another_type_is_a_change(old, new) -> None:
+    reads = Reads()
+    TrackedParams({"alpha": old}, reads)["alpha"]
+    record = recorded(reads)
+    assert changes(record, {"alpha": old}) == []
+    assert [key for key, *_ in changes(record, {"alpha": new})] == ["alpha"]
+
+
+def test_nan_and_integer_keys_are_the_same_next_time() -> None:
+    section = {"alpha": float("nan"), "w": {1: 0.5}}
+    reads = Reads()
+    params = TrackedParams(section, reads)
+    params["alpha"], params["w"][1], list(params["w"])
+    record = recorded(reads)
+    assert changes(record, {"alpha": float("nan"), "w": {1: 0.5}}) == []
+    assert [key for key, *_ in changes(record, {"alpha": float("nan"), "w": {1: 0.7}})] == ["w.1"]
+
+
+def test_what_a_section_is_counts_and_printing_it_reads_all_of_it() -> None:
+    params, reads = tracked()
+    assert isinstance(params["data"], Mapping)  # only asks what it is
+    record = recorded(reads)
+    assert changes(record, {**SECTION, "data": {"other": 1}}) == []  # still a mapping; no key of it was read
+    assert [key for key, *_ in changes(record, {**SECTION, "data": None})] == ["data"]
+    assert [key for key, *_ in changes(record, {**SECTION, "data": [1]})] == ["data"]
+    printed, reads = tracked()
+    text = f"{printed['data']}"
+    assert "2024-01-01" in text
+    assert [key for key, *_ in changes(recorded(reads), {**SECTION, "data": {"start": "x", "days": 30}})] == ["data"]
+
+
+def test_no_secret_is_recorded_at_any_depth() -> None:
+    section = {"creds": {"user": "u", "password": "SENTINEL"}, "users": [{"api_key": "SENTINEL"}], "token": "x"}
+    reads = Reads()
+    params = TrackedParams(section, reads)
+    params["creds"].to_dict(), params.to_dict(), str(params["users"])
+    text = json.dumps(recorded(reads))
+    assert "SENTINEL" not in text and SECRET_DIGEST in text
+    assert changes(recorded(reads), section) == []
+    moved = {**section, "creds": {"user": "u", "password": "other"}}
+    assert {key for key, *_ in changes(recorded(reads), moved)} == {"creds", ""}

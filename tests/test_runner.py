@@ -45,7 +45,8 @@ def call(tmp_path: Path, fn: str) -> StepCall:
 
 
 def test_success_publishes_the_output_and_returns_what_it_read(tmp_path: Path, steps_module) -> None:
-    assert LocalExecutor().run(call(tmp_path, "good")) == {"values": {'["value"]': 3}, "keys": {}}
+    assert LocalExecutor().run(call(tmp_path, "good")) == {"values": {'["value"]': 3}, "keys": {},
+                                                           "runner": {"values": {}, "keys": {}}}
     assert (tmp_path / "out" / "result.txt").read_text() == "3 from input"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["result.txt"]
 

@@ -10,8 +10,16 @@ from helpers import run_doit, tiny_project
 
 SENTINEL = "SENTINEL-1234"
 FAILING = '''\
+import json
+
+
 def failing(inputs, params, outputs):
     raise RuntimeError("failed on purpose, token length " + str(len(params["api_token"])))
+
+
+def whole(inputs, params, outputs):
+    # reads everything at once, secrets nested in mappings and lists included
+    outputs["model"].write_text(str(len(json.dumps(params.to_dict()))) + str(len(str(params["users"]))))
 '''
 
 
@@ -27,6 +35,10 @@ def test_the_sentinel_appears_nowhere(tmp_path: Path) -> None:
     (project / "conf" / "pipelines" / "broken.yaml").write_text(
         "prepare: {fn: tiny_steps.prepare, inputs: {raw: data/a.txt}, scale: 1}\n"
         "train: {fn: secret_steps.failing, api_token: '${tracking.token}'}\n")
+    (project / "conf" / "pipelines" / "deep.yaml").write_text(
+        "prepare: {fn: tiny_steps.prepare, inputs: {raw: data/b.txt}, scale: 1}\n"
+        "train: {fn: secret_steps.whole, creds: {user: u, password: '${tracking.token}'},"
+        " users: [{name: n, api_key: '${tracking.token}'}]}\n")
     commands = [
         [], [], ["--continue"], ["why"], ["list", "--all", "--status"], ["print_config"], ["info", "train:a"],
         ["pipelines.a.train.alpah=1"], ["user=${oc.env:MLOPS_TOKEN}"], ["predict:a", "--date", "x"],
@@ -38,6 +50,7 @@ def test_the_sentinel_appears_nowhere(tmp_path: Path) -> None:
         printed.append(result.stdout + result.stderr)
     assert any("failed on purpose" in text for text in printed), "the failing step must have run"
     assert f"|{len(SENTINEL)}" in (project / "outputs" / "prod" / "a" / "train" / "model.pkl").read_text()
+    assert (project / "outputs" / "dev" / "deep" / "train" / "model.pkl").is_file()
     for args, text in zip(commands, printed, strict=True):
         assert SENTINEL not in text, args
     for path in project.rglob("*"):

@@ -13,6 +13,8 @@ from mlops.config.model import secret_path
 from mlops.plan.steps import MISSING
 
 SECRET_DIGEST = "__mlops_secret_sha256__"
+MAPPING = {"__mlops_mapping__": True}  # a read that saw a mapping, whose content is read key by key
+SCALARS = (str, int, float, bool, type(None))
 
 
 class Reads:
@@ -23,12 +25,15 @@ class Reads:
         self.keys: dict[str, list[str]] = {}
 
     def value(self, path: tuple[str, ...], value: Any) -> None:
-        """Record that the value at `path` was read."""
-        self.values[_encode(path)] = copy.deepcopy(stored_value(path, value))
+        """Record that the value at `path` was read (seeing that it is a mapping never replaces its value)."""
+        encoded = _encode(path)
+        if value is MAPPING and encoded in self.values:
+            return
+        self.values[encoded] = stored_value(path, value)
 
-    def key_set(self, path: tuple[str, ...], keys: list[str]) -> None:
+    def key_set(self, path: tuple[str, ...], keys: list[Any]) -> None:
         """Record that the keys of the mapping at `path` were listed."""
-        self.keys[_encode(path)] = sorted(keys)
+        self.keys[_encode(path)] = sorted(str(key) for key in keys)
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as JSON-safe data."""
@@ -50,6 +55,7 @@ class TrackedParams(Mapping[str, Any]):
             raise KeyError(key)
         value = self._data[key]
         if isinstance(value, Mapping):
+            self._reads.value(path, MAPPING)  # what it is counts (isinstance), its content as it is read
             return TrackedParams(value, self._reads, path)
         self._reads.value(path, value)
         return copy.deepcopy(value)
@@ -82,16 +88,29 @@ class TrackedParams(Mapping[str, Any]):
         return dict, (self.to_dict(),)
 
     def __repr__(self) -> str:
-        return f"TrackedParams({self._data!r})"
+        return repr(self.to_dict())  # printing or formatting the section reads all of it
+
+    def __str__(self) -> str:
+        return str(self.to_dict())
 
 
 def stored_value(path: tuple[str, ...], value: Any) -> Any:
-    """Return what the state keeps of a read value: the value, or a digest if its key looks secret."""
-    if value not in (None, "", MISSING) and secret_path(path):
-        # The state must never hold a secret; a digest still tells whether it changed.
-        blob = json.dumps(value, sort_keys=True, default=str).encode()
-        return {SECRET_DIGEST: hashlib.sha256(b"mlops-secret:" + blob).hexdigest()}
+    """Return what the state keeps of a read value: the value with every secret-looking one, at any depth,
+    as a digest (the state must never hold a secret; a digest still tells whether it changed)."""
+    if value is MISSING or value is MAPPING:
+        return value
+    if secret_path(path):
+        return _digest(value) if value not in (None, "") else value
+    if isinstance(value, Mapping):
+        return {str(key): stored_value((str(key),), item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [stored_value((), item) for item in value]
     return value
+
+
+def _digest(value: Any) -> dict[str, str]:
+    blob = json.dumps(value, sort_keys=True, default=str).encode()
+    return {SECRET_DIGEST: hashlib.sha256(b"mlops-secret:" + blob).hexdigest()}
 
 
 def changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -99,30 +118,40 @@ def changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[tup
     found = []
     for encoded, old in recorded.get("values", {}).items():
         path = _decode(encoded)
-        new = stored_value(path, lookup(current, path))
-        if new != old and _normal(new) != old:
+        now = lookup(current, path)
+        new = MAPPING if old == MAPPING and isinstance(now, Mapping) else stored_value(path, now)
+        if not same(old, new):
             found.append((".".join(path), old, new))
     for encoded, old_keys in recorded.get("keys", {}).items():
         path = _decode(encoded)
         node = lookup(current, path)
-        new_keys = sorted(node) if isinstance(node, Mapping) else MISSING
+        new_keys = sorted(str(key) for key in node) if isinstance(node, Mapping) else MISSING
         if new_keys != old_keys:
             found.append((".".join(path) + " (its keys)", old_keys, new_keys))
     return found
 
 
+def same(old: Any, new: Any) -> bool:
+    """Say whether two recorded values are the same as JSON keeps them, types included (1, 1.0, true differ)."""
+    if type(old) is type(new) and isinstance(old, SCALARS) and old == new:
+        return True  # the common case, without encoding
+    return _canonical(old) == _canonical(new)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, allow_nan=True, default=str)
+
+
 def lookup(data: Any, path: tuple[str, ...]) -> Any:
-    """Return the value at `path` in nested mappings, or MISSING."""
+    """Return the value at `path` in nested mappings, or MISSING (a key read as 1 is recorded as "1")."""
     for part in path:
-        if not isinstance(data, Mapping) or part not in data:
+        if not isinstance(data, Mapping):
             return MISSING
-        data = data[part]
+        key: Any = part if part in data else next((key for key in data if str(key) == part), MISSING)
+        if key is MISSING:
+            return MISSING
+        data = data[key]
     return data
-
-
-def _normal(value: Any) -> Any:
-    # Compare as stored: JSON turns tuples into lists and keeps key order irrelevant for equality.
-    return json.loads(json.dumps(value))
 
 
 def _encode(path: tuple[str, ...]) -> str:

@@ -34,9 +34,9 @@ def run_step(call: StepCall) -> dict[str, Any]:
     staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=targets[0].parent))
     try:
         staged = {name: staging / f"{name}-{Path(path).name}" for name, path in call.outputs.items()}
-        reads = Reads()
+        reads, runner = Reads(), Reads()  # what the step read of its params; what the runner read for it
         for key, value in call.runner_reads.items():
-            reads.value((key,), value)
+            runner.value((key,), value)
         inputs = {name: Path(path) for name, path in call.inputs.items()}
         function(inputs=inputs, params=TrackedParams(copy.deepcopy(call.params), reads), outputs=dict(staged))
         missing = [name for name, path in staged.items() if not path.is_file()]
@@ -45,7 +45,7 @@ def run_step(call: StepCall) -> dict[str, Any]:
                             "a step must write every output it is handed")
         for name, path in staged.items():
             os.replace(path, call.outputs[name])
-        return reads.to_json()
+        return {**reads.to_json(), "runner": runner.to_json()}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

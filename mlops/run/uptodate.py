@@ -12,9 +12,9 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from mlops.config.model import MASK, masked, secret_path
+from mlops.config.model import MASK
 from mlops.plan.steps import MISSING, Step
-from mlops.run.reads import SECRET_DIGEST, changes
+from mlops.run.reads import MAPPING, SECRET_DIGEST, changes
 from mlops.state.digests import DigestCache
 
 
@@ -26,7 +26,7 @@ def reasons(step: Step, date: str | None, made: dict[str, Any] | None, digests: 
     """
     if made is None:
         return ["no record of a successful run"] if date is None else [f"nothing made for {date} yet"]
-    found = config_reasons(step, made.get("reads"), step.current(date))
+    found = config_reasons(step, made.get("reads"), date)
     if files:
         since = f" since {date} was made" if date else ""
         now = consumed(step, digests)
@@ -54,13 +54,18 @@ def made_record(reads: dict[str, Any], files: dict[str, str], outputs: Iterable[
     return {"reads": reads, "files": files, "outputs": output_stamps(outputs, digests)}
 
 
-def config_reasons(step: Step, reads: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
-    """Describe each recorded read whose value changed, secrets masked; no record means never run."""
+def config_reasons(step: Step, reads: dict[str, Any] | None, date: str | None) -> list[str]:
+    """Describe each recorded read whose value changed, secrets masked; no record means never run.
+
+    Each read is compared with what it read from: the step's reads with the params it would be
+    handed now, the runner's (fn, inputs) with the section.
+    """
     if reads is None:
         return ["no record of a successful run"]
+    call = step.call(date)
+    found = changes(reads.get("runner") or {}, call.runner_reads) + changes(reads, call.params)
     prefix = f"pipelines.{step.pipeline}.{step.kind.name}"
-    return [f"config {prefix}.{key}: {_shown(key, old)} -> {_shown(key, new)}"
-            for key, old, new in changes(reads, current)]
+    return [f"config {prefix}.{key}: {_shown(old)} -> {_shown(new)}" for key, old, new in found]
 
 
 def output_stamps(paths: Iterable[str], digests: DigestCache) -> dict[str, list[Any]]:
@@ -86,9 +91,20 @@ def edited_outputs(stamps: dict[str, list[Any]], digests: DigestCache) -> list[s
     return found
 
 
-def _shown(key: str, value: Any) -> str:
+def _shown(value: Any) -> str:
     if value == MISSING:
         return "(absent)"
-    if isinstance(value, dict) and SECRET_DIGEST in value:
-        return json.dumps(MASK)
-    return json.dumps(masked(value, secret_path(key.split("."))))
+    if value == MAPPING:
+        return "(a mapping)"
+    return json.dumps(_digests_masked(value))
+
+
+def _digests_masked(value: Any) -> Any:
+    """Return a recorded value for display: every secret's digest shown as the mask."""
+    if isinstance(value, dict):
+        if SECRET_DIGEST in value:
+            return MASK
+        return {key: _digests_masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_digests_masked(item) for item in value]
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from helpers import all_tasks, ran, run_doit, skipped
@@ -140,3 +141,15 @@ def test_overrides_follow_hydra_grammar_in_order(project: Path) -> None:
     assert "bucket" not in printed["gcp"]
     assert printed["pipelines"]["b"]["train"]["alpha"] == 5
     assert printed["data"]["seed"] == 11
+
+
+@pytest.mark.parametrize("mode", [["-n", "2"], ["-n", "2", "-P", "thread"]], ids=["processes", "threads"])
+def test_forced_parallel_runs_run_every_step_and_adopt_nothing(ran_project: Path, mode: list[str]) -> None:
+    model = ran_project / "outputs" / "dev" / "a" / "train" / "model.pkl"
+    before = model.stat().st_mtime_ns
+    forced = run_doit(ran_project, *mode, "-a")
+    assert forced.returncode == 0, forced.stderr
+    assert ran(forced) == ALL
+    assert "made by another run" not in forced.stderr
+    assert model.stat().st_mtime_ns != before  # made again, not adopted
+    assert ran(run_doit(ran_project)) == set()

@@ -45,10 +45,12 @@ class StepAction:
         if date is not None:
             check_date(date, "--date")
         digests = self.check.digests
-        with locked(Path(self.step.env_dir) / LOCKS, task.name):
+        with locked(Path(self.step.env_dir) / LOCKS, task.name) as waited:
             # Under the task's lock, what is saved now stays the last record of this task until we save.
             records = saved_records(task.name)
-            made = adopted(task.name, self.step, date, records, digests)
+            # Only a run that waited for another one can find the step made meanwhile (not doit's own
+            # worker processes saving this run's records, nor a forced run).
+            made = adopted(task.name, self.step, date, records, digests) if waited else None
             if made is None:
                 files = consumed(self.step, digests)
                 reads = self.executor.run(self.step.call(date))
@@ -59,13 +61,14 @@ class StepAction:
 
 
 @contextmanager
-def locked(folder: Path, task_name: str) -> Iterator[None]:
-    """Hold the task's lock while it runs, and on until doit has saved its record (where possible)."""
+def locked(folder: Path, task_name: str) -> Iterator[bool]:
+    """Hold the task's lock while it runs, and on until doit has saved its record (where possible);
+    say whether another run held it first."""
     lock = TaskLock(folder, task_name)
-    lock.acquire()
+    waited = lock.acquire()
     backend = internals.state_backend()
     try:
-        yield
+        yield waited
     finally:
         # Released after the save, another run waiting for this task finds its record when it wakes.
         if not (isinstance(backend, StateDB) and backend.hold_until_saved(task_name, lock.release)):

@@ -17,22 +17,25 @@ class TaskLock:
         self.task_name = task_name
         self.handle: IO[str] | None = None
 
-    def acquire(self) -> None:
-        """Take the lock; if another run holds it, say so and wait for it to finish."""
+    def acquire(self) -> bool:
+        """Take the lock; if another run holds it, say so and wait for it to finish. Return whether it waited."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.handle = open(self.path, "a+")  # noqa: SIM115 - held until release()
+        waited = False
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print(f"mlops: {self.task_name} is running in process {_holder(handle) or '?'}; waiting for it",
                   file=sys.stderr)
             fcntl.flock(handle, fcntl.LOCK_EX)
+            waited = True
         left = _holder(handle)
         if left and left != os.getpid() and not _alive(left):
             # The kernel freed the lock when that process died; its pid is all that is left.
             print(f"mlops: cleared the lock of {self.task_name} left by process {left}, which is gone",
                   file=sys.stderr)
         _write(handle, str(os.getpid()))
+        return waited
 
     def release(self) -> None:
         """Give the lock up (once; later calls do nothing)."""

@@ -66,3 +66,16 @@ def test_get_state_skips_unchanged_files(tmp_path: Path) -> None:
     checker = checker_for(DigestCache())()
     state = checker.get_state(str(data), None)
     assert checker.get_state(str(data), list(state)) is None
+
+
+def test_a_file_replaced_with_the_same_size_and_mtime_is_seen(tmp_path: Path) -> None:
+    data, other = tmp_path / "data.csv", tmp_path / "other.csv"
+    data.write_text("a,b\n1,2\n")
+    checker = checker_for(DigestCache())()
+    state = checker.get_state(str(data), None)
+    other.write_text("a,b\n1,3\n")
+    os.utime(other, ns=(state[0], state[0]))
+    os.replace(other, data)  # a new inode with the old size and mtime
+    assert os.stat(data).st_mtime_ns == state[0] and os.stat(data).st_size == state[1]
+    assert checker.check_modified(str(data), os.stat(data), state)
+    assert not checker.check_modified(str(data), os.stat(data), checker.get_state(str(data), state))

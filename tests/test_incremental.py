@@ -181,3 +181,14 @@ def test_what_a_section_is_counts_and_integer_keys_are_read(shaped: Path) -> Non
 
 def test_a_printed_section_reruns_on_any_change_inside(shaped: Path) -> None:
     assert doit(shaped, "train:s", "pipelines.s.train.opt.depth=4") == {"train:s"}
+
+
+def test_an_input_replaced_with_the_same_size_and_mtime_reruns_its_steps(project: Path) -> None:
+    raw, other = project / "data" / "a.txt", project / "data" / "new.txt"
+    stat = raw.stat()
+    other.write_text("raw z\n")
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(other, raw)
+    assert raw.stat().st_size == stat.st_size and raw.stat().st_mtime_ns == stat.st_mtime_ns
+    assert doit(project) == {"prepare:a", "train:a", "evaluate:a", "predict:a"}
+    assert doit(project) == set()

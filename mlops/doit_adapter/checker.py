@@ -11,25 +11,34 @@ from mlops.state.digests import DigestCache
 
 
 class DigestChecker(FileChangedChecker):  # type: ignore[misc]
-    """Compare a file with its recorded (mtime_ns, size, digest), hashing only when its stat moved."""
+    """Compare a file with its recorded (mtime_ns, size, digest, inode), hashing only when its stat moved.
+
+    The inode is part of the stat: a file replaced by `mv` (or a symbolic link pointed elsewhere) with the
+    same size and mtime is hashed again, as the digest cache does for every other check.
+    """
 
     cache = DigestCache()
 
     def check_modified(self, file_path: str, file_stat: os.stat_result, state: Any) -> bool:
         """Say whether the file's content differs from the recorded state."""
-        mtime_ns, size, digest = state
-        if file_stat.st_mtime_ns == mtime_ns and file_stat.st_size == size:
+        if _same_stat(file_stat, state):
             return False
-        if file_stat.st_size != size:
+        if file_stat.st_size != state[1]:
             return True
-        return bool(self.cache.digest(file_path, file_stat) != digest)
+        return bool(self.cache.digest(file_path, file_stat) != state[2])
 
-    def get_state(self, dep: str, current_state: Any) -> tuple[int, int, str] | None:
+    def get_state(self, dep: str, current_state: Any) -> tuple[int, int, str, int] | None:
         """Return the state to record for `dep`, or None when the recorded one still holds."""
         stat = os.stat(dep)
-        if current_state and list(current_state[:2]) == [stat.st_mtime_ns, stat.st_size]:
+        if current_state and _same_stat(stat, current_state):
             return None
-        return stat.st_mtime_ns, stat.st_size, self.cache.digest(dep, stat)
+        return stat.st_mtime_ns, stat.st_size, self.cache.digest(dep, stat), stat.st_ino
+
+
+def _same_stat(stat: os.stat_result, state: Any) -> bool:
+    # A state recorded before the inode was kept (three fields) compares on mtime and size.
+    inode = state[3] if len(state) > 3 else stat.st_ino
+    return bool(stat.st_mtime_ns == state[0] and stat.st_size == state[1] and stat.st_ino == inode)
 
 
 def checker_for(cache: DigestCache) -> type[DigestChecker]:

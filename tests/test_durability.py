@@ -294,6 +294,19 @@ def test_concurrent_runs_of_two_dates_keep_both_dates_records(project: Path) -> 
         assert why.stdout == "predict:fast: up to date\n", date
 
 
+def test_an_input_edited_while_its_step_runs_is_never_recorded_as_seen(project: Path) -> None:
+    extra = project / "extra.txt"
+    extra.write_text("before")
+    words = ("train:slow", "+pipelines.slow.train.inputs.extra=extra.txt")
+    run = start_doit(project, *words)
+    wait_for(lambda: slow_step_started(project))
+    extra.write_text("after!")  # the step is past reading its inputs
+    open_gate(project)
+    assert run.wait(timeout=60) != 0
+    assert "extra.txt changed while the step ran; it will run again on the new content" in run.stdout.read()
+    assert "train:slow" in ran(run_doit(project, *words))
+
+
 def test_a_lock_left_by_a_dead_process_is_cleared_with_a_message(project: Path) -> None:
     run = start_doit(project, "train:slow")
     wait_for(lambda: slow_step_started(project))

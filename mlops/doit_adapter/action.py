@@ -11,7 +11,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from mlops.common.errors import MlopsError
+from mlops.common.errors import MlopsError, StepError
 from mlops.common.names import check_date
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.check import StepCheck, record_key
@@ -54,10 +54,18 @@ class StepAction:
             if made is None:
                 files = consumed(self.step, digests)
                 reads = self.executor.run(self.step.call(date))
+                unchanged(files, consumed(self.step, digests))
                 made = made_record(reads, files, self.step.outputs(date).values(), digests)
             # A dated step keeps one record per date: the other dates' records stay as they were.
             previous = records if date is not None else {}
             task.values["made"] = {**previous, record_key(date): made}
+
+
+def unchanged(before: dict[str, str], after: dict[str, str]) -> None:
+    """Fail if a file the step consumed changed while it ran: its output may come from either content."""
+    for path, digest in before.items():
+        if after.get(path) != digest:
+            raise StepError(f"{path} changed while the step ran; it will run again on the new content")
 
 
 @contextmanager

@@ -43,6 +43,13 @@ def predict(inputs, params, outputs):
     outputs["forecast"].write_text(inputs["model"].read_text())
 
 
+def gated_evaluate(inputs, params, outputs):
+    outputs["metrics"].write_text(inputs["model"].read_text())
+    deadline = time.monotonic() + 120
+    while not Path("gate.evaluate").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def gated_predict(inputs, params, outputs):
     outputs["forecast"].write_text(params["date"])
     deadline = time.monotonic() + 120
@@ -305,6 +312,23 @@ def test_an_input_edited_while_its_step_runs_is_never_recorded_as_seen(project: 
     assert run.wait(timeout=60) != 0
     assert "extra.txt changed while the step ran; it will run again on the new content" in run.stdout.read()
     assert "train:slow" in ran(run_doit(project, *words))
+
+
+def test_concurrent_runs_with_different_configs_never_leave_a_stale_downstream_output(project: Path) -> None:
+    pipeline = project / "conf" / "pipelines" / "fast.yaml"
+    pipeline.write_text(pipeline.read_text().replace("slow_steps.evaluate", "slow_steps.gated_evaluate"))
+    folder = project / "outputs" / "dev" / "fast" / "evaluate"
+    first = start_doit(project, "evaluate:fast", "pipelines.fast.train.seed=3")
+    wait_for(lambda: any(folder.glob(".staging-*/metrics-metrics.json")))
+    second = start_doit(project, "evaluate:fast", "pipelines.fast.train.seed=4")
+    assert second.stderr is not None
+    assert "evaluate:fast is running in process" in second.stderr.readline()  # its train already ran
+    (project / "gate.evaluate").touch()
+    assert second.wait(timeout=60) == 0
+    assert first.wait(timeout=60) != 0  # its model was replaced under it: not recorded
+    assert (folder / "metrics.json").read_text() == "partial model...complete, seed 4"
+    why = run_doit(project, "why", "evaluate:fast", "pipelines.fast.train.seed=4")
+    assert why.stdout == "evaluate:fast: up to date\n"
 
 
 def test_a_lock_left_by_a_dead_process_is_cleared_with_a_message(project: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import all_tasks, ran, run_doit
+from helpers import all_tasks, ran, run_doit, tiny_project
 
 TASKS = all_tasks()
 
@@ -192,3 +192,26 @@ def test_an_input_replaced_with_the_same_size_and_mtime_reruns_its_steps(project
     assert raw.stat().st_size == stat.st_size and raw.stat().st_mtime_ns == stat.st_mtime_ns
     assert doit(project) == {"prepare:a", "train:a", "evaluate:a", "predict:a"}
     assert doit(project) == set()
+
+
+def test_why_says_one_true_line_for_steps_never_made(tmp_path: Path) -> None:
+    fresh = tiny_project(tmp_path / "fresh")
+    why = run_doit(fresh, "why")
+    assert why.returncode == 0, why.stderr
+    undated = [f"{step}:{name}: no record of a successful run" for step in ("prepare", "train", "evaluate")
+               for name in ("a", "b")]
+    assert why.stdout.splitlines() == [*undated, "predict:a: nothing made for 2026-01-01 yet",
+                                       "predict:b: nothing made for 2026-01-01 yet"]
+
+
+def test_why_names_a_dated_steps_code_change_once(project: Path) -> None:
+    edit(project / "tiny_steps.py", "def predict(inputs, params, outputs):\n",
+         "def predict(inputs, params, outputs):\n    # reworded\n")
+    assert run_doit(project, "why", "predict:a").stdout == (
+        "predict:a: code changed since 2026-01-01 was made: tiny_steps.py\n")
+
+
+def test_why_skips_a_step_kind_no_pipeline_has(project: Path) -> None:
+    result = run_doit(project, "why", "explain", "+steps.explain={outputs: {r: r.txt}}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""

@@ -37,6 +37,11 @@ class StepCheck:
         """Say whether the step is up to date as far as its record tells (doit checks file deps itself)."""
         return not self.explain(values, task)
 
+    def made(self, values: dict[str, Any], task: Any = None) -> dict[str, Any] | None:
+        """Return the record of what made the output this run asks for, None if there is none."""
+        made = (values.get("made") or {}).get(record_key(self.date(task)))
+        return dict(made) if made is not None else None
+
     def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
         """Return one line per reason the step must run."""
         date = self.date(task)
@@ -44,6 +49,6 @@ class StepCheck:
             return [f"--date {date} is not a date"]
         if task is not None and date is not None:
             internals.set_targets(task, list(self.step.outputs(date).values()))
-        made = (values.get("made") or {}).get(record_key(date))
+        made = self.made(values, task)
         # doit compares an undated step's file deps itself; a dated step's record is per date.
         return reasons(self.step, date, made, self.digests, files=date is not None)

@@ -9,6 +9,7 @@ from doit.cmd_base import DoitCmdBase
 from doit.exceptions import InvalidCommand
 
 from mlops.doit_adapter import internals
+from mlops.doit_adapter.check import StepCheck
 
 
 class Why(DoitCmdBase):  # type: ignore[misc]
@@ -44,7 +45,8 @@ class Why(DoitCmdBase):  # type: ignore[misc]
             if name not in tasks:
                 raise InvalidCommand(f"'{name}' is not a task; `doit list --all` shows them")
             group = [sub for sub in tasks[name].task_dep if tasks[sub].subtask_of == name]
-            chosen += group or [name]
+            if group or tasks[name].actions:  # a step kind that no pipeline has is nothing to run
+                chosen += group or [name]
         return _upstream_first([tasks[name] for name in dict.fromkeys(chosen)])
 
     def _reasons(self, task: Any, tasks: dict[str, Any]) -> Iterator[str]:
@@ -54,25 +56,36 @@ class Why(DoitCmdBase):  # type: ignore[misc]
         if status.status == "error":
             yield status.get_error_message()
         reasons = internals.status_reasons(status)
+        values = self.dep_manager.get_values(task.name)
+        explained, never_made = [], False
         for check, _, _ in reasons.get("uptodate_false", []):
-            explain = getattr(getattr(check, "__self__", None), "explain", None)
-            if explain is None:
-                yield f"up-to-date check is false: {check}"
+            owner = getattr(check, "__self__", None)
+            if isinstance(owner, StepCheck):
+                explained += owner.explain(values, task)
+                never_made = never_made or owner.made(values, task) is None
             else:
-                yield from explain(self.dep_manager.get_values(task.name), task)
-        if reasons.get("has_no_dependencies"):
-            yield "always runs (it has no dependencies)"
-        for target in reasons.get("missing_target", []):
-            yield f"missing output: {target}"
-        if reasons.get("checker_changed"):
-            yield "file checker changed: {} -> {}".format(*reasons["checker_changed"])
-        for dep in reasons.get("added_file_dep", []):
-            yield f"new input: {dep}"
-        for dep in reasons.get("removed_file_dep", []):
-            yield f"input no longer used: {dep}"
-        source = (task.meta or {}).get("source")
-        for dep in reasons.get("changed_file_dep", []):
-            yield f"code changed: {dep}" if dep == source else f"input changed: {dep}"
+                explained.append(f"up-to-date check is false: {check}")
+        yield from explained
+        if never_made:
+            return  # nothing was recorded to compare the files with: doit's file reasons would all be noise
+        yield from _file_reasons(task, reasons, covered={line.rsplit(": ", 1)[-1] for line in explained})
+
+
+def _file_reasons(task: Any, reasons: dict[str, Any], covered: set[str]) -> Iterator[str]:
+    """Say what doit found of the task's files, in a stable order, without what the check already said."""
+    if reasons.get("has_no_dependencies"):
+        yield "always runs (it has no dependencies)"
+    for target in sorted(reasons.get("missing_target", [])):
+        yield f"missing output: {target}"
+    if reasons.get("checker_changed"):
+        yield "file checker changed: {} -> {}".format(*reasons["checker_changed"])
+    for dep in sorted(reasons.get("added_file_dep", [])):
+        yield f"new input: {dep}"
+    for dep in sorted(reasons.get("removed_file_dep", [])):
+        yield f"input no longer used: {dep}"
+    source = (task.meta or {}).get("source")
+    for dep in sorted(set(reasons.get("changed_file_dep", [])) - covered):
+        yield f"code changed: {dep}" if dep == source else f"input changed: {dep}"
 
 
 def _upstream_first(selected: list[Any]) -> list[Any]:

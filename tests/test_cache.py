@@ -92,3 +92,12 @@ def test_a_config_using_an_unknown_resolver_is_never_cached(project: Path) -> No
         OmegaConf.clear_resolver("mlops_test_counter")
     assert cache.load(OVERRIDES) is None
     assert not (project / ".mlops" / "cache").exists() or not list((project / ".mlops" / "cache").iterdir())
+
+
+def test_an_edit_made_while_composing_is_a_miss_next_time(project: Path) -> None:
+    cfg = compose(project, OVERRIDES)  # the files' stats are taken before they are read
+    pipeline = project / "conf" / "pipelines" / "pipeline_1.yaml"
+    pipeline.write_text(pipeline.read_text().replace("alpha: 1.0", "alpha: 2.0"))  # as if edited meanwhile
+    cache = ConfigCache(project)
+    cache.store(OVERRIDES, cfg)
+    assert cache.load(OVERRIDES) is None

@@ -49,12 +49,13 @@ class ConfigCache:
         if entry.get("format") != FORMAT or entry.get("overrides") != list(overrides):
             return None
         names = entry["env_names"]
-        if entry["files"] != self.fingerprint() or entry["env_hash"] != _env_hash(entry["salt"], names):
+        sources = self.fingerprint()
+        if entry["files"] != sources or entry["env_hash"] != _env_hash(entry["salt"], names):
             return None
         values = entry["values"]
         files = {name: self.root / path for name, path in entry["pipeline_files"].items()}
         return Config(values, entry["env"], self.root, files, frozenset(names), frozenset(entry["resolvers"]),
-                      tuple(overrides), cached=True)
+                      tuple(overrides), cached=True, sources=sources)
 
     def store(self, overrides: Sequence[str], cfg: Config) -> None:
         """Save `cfg` for `overrides`, unless it used a resolver whose result the cache cannot vouch for."""
@@ -67,7 +68,8 @@ class ConfigCache:
         entry = {
             "format": FORMAT,
             "overrides": list(overrides),
-            "files": self.fingerprint(),
+            # as the files were before they were read: an edit made while composing is a miss next time
+            "files": cfg.sources,
             "env_names": names,
             "salt": salt,
             "env_hash": _env_hash(salt, names),
@@ -114,6 +116,8 @@ def _stat(path: str | os.PathLike[str]) -> list[int]:
 
 
 def _stat_tree(folder: Path | str, shown: str, stats: dict[str, list[int]]) -> None:
+    if not os.path.isdir(folder):
+        return  # no conf/ yet: composing says so
     with os.scandir(folder) as entries:
         for entry in entries:
             if entry.is_dir():

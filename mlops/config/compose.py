@@ -20,6 +20,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from mlops.common.errors import ConfigError
 from mlops.common.names import IDENTIFIER, PLAIN_NAME, escaped, one_line
 from mlops.config import explain, hydra_adapter, resolvers
+from mlops.config.cache import ConfigCache
 from mlops.config.model import CONF_DIR, PIPELINES, Config
 
 BASE = "config"
@@ -31,6 +32,7 @@ ABSENT = object()
 def compose(root: Path, overrides: Sequence[str] = ()) -> Config:
     """Compose and fully resolve the configuration of the project at `root` with Hydra overrides."""
     resolvers.register()
+    before = ConfigCache(root).fingerprint()  # the files' stats before any is read
     conf_dir = root / CONF_DIR
     parsed = parse_overrides(overrides)
     check_env_choice(parsed)
@@ -44,9 +46,10 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Config:
         _attach_pipelines(cfg, {name: load_yaml(texts[name], files[name], root) for name in files})
         _apply_overrides(cfg, ours)
         values = _resolve(cfg, files, root, env_reads)
-    sources = [*overrides, *texts.values(), *_base_texts(conf_dir)]
-    used = {name for text in sources for name in RESOLVER_USE.findall(text)}
-    return Config(values, env, root, files, frozenset(env_reads.names), frozenset(used), tuple(overrides))
+    texts_read = [*overrides, *texts.values(), *_base_texts(conf_dir)]
+    used = {name for text in texts_read for name in RESOLVER_USE.findall(text)}
+    return Config(values, env, root, files, frozenset(env_reads.names), frozenset(used), tuple(overrides),
+                  sources=before)
 
 
 def _is_hydras(key: str, groups: set[str]) -> bool:

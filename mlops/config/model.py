@@ -26,6 +26,8 @@ class Config:
     resolvers: frozenset[str] = frozenset()  # resolvers its files and overrides use
     overrides: tuple[str, ...] = ()
     cached: bool = False  # read from the config cache rather than composed
+    # (mtime, size, inode) of each file it is made from, taken before they were read
+    sources: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def pipelines(self) -> dict[str, Any]:

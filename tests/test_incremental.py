@@ -215,3 +215,11 @@ def test_why_skips_a_step_kind_no_pipeline_has(project: Path) -> None:
     result = run_doit(project, "why", "explain", "+steps.explain={outputs: {r: r.txt}}")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
+
+
+def test_a_dated_output_is_judged_by_the_model_it_was_made_from(project: Path) -> None:
+    assert doit(project, "predict:a", "date=2026-04-01") == {"predict:a"}  # from the first model
+    assert doit(project, "predict:a", "date=2026-04-02", "pipelines.a.train.alpha=0.9") == {"train:a", "predict:a"}
+    assert doit(project, "train:a") == {"train:a"}  # the first model again, byte for byte
+    assert doit(project, "predict:a", "date=2026-04-01") == set()
+    assert doit(project, "predict:a", "date=2026-04-02") == {"predict:a"}

@@ -43,6 +43,10 @@ def step_task(step: Step, digests: DigestCache, executor: Executor) -> dict[str,
         "meta": {"source": step.source},
     }
     if step.date is not None:
+        # One output per date, each judged by the files it was made from (the check's record per date):
+        # doit's file check keeps one state for the task and would judge every date by the last one made.
+        task["file_dep"] = []
+        task["task_dep"] = [f"{need}:{step.pipeline}" for need in step.kind.needs]
         task["params"] = [{"name": "date", "long": "date", "type": str, "default": step.date,
                            "help": "the day to run for, YYYY-MM-DD (default: the config's date, %(default)s)"}]
     return task

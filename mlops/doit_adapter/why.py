@@ -29,7 +29,8 @@ class Why(DoitCmdBase):  # type: ignore[misc]
         for task in self._selected(tasks, pos_args or self.sel_tasks or []):
             reasons = list(self._reasons(task, tasks))
             if not reasons:
-                upstream = sorted({will_run[dep] for dep in task.file_dep if dep in will_run})
+                upstream = sorted({will_run[dep] for dep in task.file_dep if dep in will_run} |
+                                  {dep for dep in task.task_dep if dep in will_run.values()})
                 reasons = [f"upstream {name} will run first; this runs if its output changes" for name in upstream]
             if reasons:
                 will_run.update({target: task.name for target in task.targets})

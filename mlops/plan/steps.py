@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class Step:
         """Return the doit task name, kind:pipeline."""
         return f"{self.kind.name}:{self.pipeline}"
 
-    @property
+    @functools.cached_property
     def root(self) -> str:
         """Return the outputs root that every output must stay inside."""
         return str(Path(self.env_dir).parent)
@@ -64,12 +65,18 @@ class Step:
         """Return the section as the step sees it now: what its recorded reads are compared with."""
         return {**self.section, "date": date} if self.kind.dated else self.section
 
+    def params(self, date: str | None = None) -> dict[str, Any]:
+        """Return the params the step function is handed: its section without the runner's keys."""
+        return {k: v for k, v in self.current(date).items() if k not in RUNNER_KEYS}
+
+    def runner_reads(self) -> dict[str, Any]:
+        """Return what the runner reads of the section for the step (its fn and extra inputs)."""
+        return {key: self.section.get(key, MISSING) for key in RUNNER_KEYS}
+
     def call(self, date: str | None = None) -> StepCall:
         """Return the call that runs this step (for `date`, when it is dated)."""
-        params = {k: v for k, v in self.current(date).items() if k not in RUNNER_KEYS}
-        runner_reads = {key: self.section.get(key, MISSING) for key in RUNNER_KEYS}
-        return StepCall(self.task, self.section["fn"], self.inputs, params, self.outputs(date), runner_reads,
-                        self.root)
+        return StepCall(self.task, self.section["fn"], self.inputs, self.params(date), self.outputs(date),
+                        self.runner_reads(), self.root)
 
 
 def env_dir(cfg: Config) -> Path:

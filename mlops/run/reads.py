@@ -14,7 +14,6 @@ from mlops.plan.steps import MISSING
 
 SECRET_DIGEST = "__mlops_secret_sha256__"
 MAPPING = {"__mlops_mapping__": True}  # a read that saw a mapping, whose content is read key by key
-SCALARS = (str, int, float, bool, type(None))
 
 
 class Reads:
@@ -132,14 +131,17 @@ def changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[tup
 
 
 def same(old: Any, new: Any) -> bool:
-    """Say whether two recorded values are the same as JSON keeps them, types included (1, 1.0, true differ)."""
-    if type(old) is type(new) and isinstance(old, SCALARS) and old == new:
-        return True  # the common case, without encoding
-    return _canonical(old) == _canonical(new)
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, allow_nan=True, default=str)
+    """Say whether two recorded values are the same as JSON keeps them, types included (1, 1.0, true differ;
+    NaN equals NaN; a tuple is a list)."""
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        return len(old) == len(new) and all(same(a, b) for a, b in zip(old, new, strict=True))
+    if type(old) is not type(new):
+        return False
+    if isinstance(old, dict):
+        return old.keys() == new.keys() and all(same(item, new[key]) for key, item in old.items())
+    if isinstance(old, float) and old != old:
+        return bool(new != new)  # NaN
+    return bool(old == new)
 
 
 def lookup(data: Any, path: tuple[str, ...]) -> Any:

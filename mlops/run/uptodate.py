@@ -62,8 +62,7 @@ def config_reasons(step: Step, reads: dict[str, Any] | None, date: str | None) -
     """
     if reads is None:
         return ["no record of a successful run"]
-    call = step.call(date)
-    found = changes(reads.get("runner") or {}, call.runner_reads) + changes(reads, call.params)
+    found = changes(reads.get("runner") or {}, step.runner_reads()) + changes(reads, step.params(date))
     prefix = f"pipelines.{step.pipeline}.{step.kind.name}"
     return [f"config {prefix}.{key}: {_shown(old)} -> {_shown(new)}" for key, old, new in found]
 

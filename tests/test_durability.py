@@ -127,10 +127,21 @@ def test_a_failing_step_leaves_no_output_and_independent_pipelines_still_run(pro
     assert "train:slow: no record of a successful run" in run_doit(project, "why", "train:slow").stdout
 
 
+def replaced_with_same_stat(path: Path, text: str) -> None:
+    """Put `text` (of the same size) in place of `path` by a rename, keeping its mtime."""
+    stat = path.stat()
+    other = path.with_name("replacement")
+    other.write_text(text)
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(other, path)
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+
+
 @pytest.mark.parametrize("edit", [
     lambda path: path.write_text(path.read_text()[:5]),
     lambda path: path.write_text(path.read_text().replace("seed 1", "seed 9")),
-], ids=["truncated", "same-size-edit"])
+    lambda path: replaced_with_same_stat(path, path.read_text().replace("seed 1", "seed 9")),
+], ids=["truncated", "same-size-edit", "replaced-same-size-and-mtime"])
 def test_an_output_edited_by_hand_is_made_again(project: Path, edit) -> None:
     open_gate(project)
     assert run_doit(project).returncode == 0

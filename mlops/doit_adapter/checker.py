@@ -7,7 +7,7 @@ from typing import Any
 
 from doit.dependency import FileChangedChecker
 
-from mlops.state.digests import DigestCache
+from mlops.state.digests import DigestCache, same_stat
 
 
 class DigestChecker(FileChangedChecker):  # type: ignore[misc]
@@ -21,7 +21,7 @@ class DigestChecker(FileChangedChecker):  # type: ignore[misc]
 
     def check_modified(self, file_path: str, file_stat: os.stat_result, state: Any) -> bool:
         """Say whether the file's content differs from the recorded state."""
-        if _same_stat(file_stat, state):
+        if same_stat(file_stat, state):
             return False
         if file_stat.st_size != state[1]:
             return True
@@ -30,15 +30,10 @@ class DigestChecker(FileChangedChecker):  # type: ignore[misc]
     def get_state(self, dep: str, current_state: Any) -> tuple[int, int, str, int] | None:
         """Return the state to record for `dep`, or None when the recorded one still holds."""
         stat = os.stat(dep)
-        if current_state and _same_stat(stat, current_state):
+        if current_state and same_stat(stat, current_state):
             return None
         return stat.st_mtime_ns, stat.st_size, self.cache.digest(dep, stat), stat.st_ino
 
-
-def _same_stat(stat: os.stat_result, state: Any) -> bool:
-    # A state recorded before the inode was kept (three fields) compares on mtime and size.
-    inode = state[3] if len(state) > 3 else stat.st_ino
-    return bool(stat.st_mtime_ns == state[0] and stat.st_size == state[1] and stat.st_ino == inode)
 
 
 def checker_for(cache: DigestCache) -> type[DigestChecker]:

@@ -15,7 +15,7 @@ from typing import Any
 from mlops.config.model import MASK
 from mlops.plan.steps import MISSING, Step
 from mlops.run.reads import MAPPING, SECRET_DIGEST, changes
-from mlops.state.digests import DigestCache
+from mlops.state.digests import DigestCache, same_stat
 
 
 def reasons(step: Step, date: str | None, made: dict[str, Any] | None, digests: DigestCache,
@@ -68,24 +68,24 @@ def config_reasons(step: Step, reads: dict[str, Any] | None, date: str | None) -
 
 
 def output_stamps(paths: Iterable[str], digests: DigestCache) -> dict[str, list[Any]]:
-    """Return (mtime_ns, size, digest) of each output as written, to notice later edits by hand."""
+    """Return (mtime_ns, size, digest, inode) of each output as written, to notice later edits by hand."""
     stamps = {}
     for path in paths:
         info = os.stat(path)
         # Through the cache: the downstream step's file check then finds this digest instead of hashing again.
-        stamps[path] = [info.st_mtime_ns, info.st_size, digests.digest(path, info)]
+        stamps[path] = [info.st_mtime_ns, info.st_size, digests.digest(path, info), info.st_ino]
     return stamps
 
 
 def edited_outputs(stamps: dict[str, list[Any]], digests: DigestCache) -> list[str]:
     """Return a reason for each output whose content is no longer what the step wrote."""
     found = []
-    for path, (mtime_ns, size, digest) in stamps.items():
+    for path, stamp in stamps.items():
         try:
             info = os.stat(path)
         except FileNotFoundError:
             continue  # a missing output is doit's missing-target reason
-        if [info.st_mtime_ns, info.st_size] != [mtime_ns, size] and digests.digest(path, info) != digest:
+        if not same_stat(info, stamp) and digests.digest(path, info) != stamp[2]:
             found.append(f"output changed since the step made it: {path}")
     return found
 

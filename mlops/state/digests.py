@@ -25,6 +25,16 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return hasher.hexdigest()
 
 
+def same_stat(stat: os.stat_result, state: Any) -> bool:
+    """Say whether a file's stat still matches a recorded (mtime_ns, size, digest, inode) state.
+
+    The inode counts: a file replaced by `mv` (or a link pointed elsewhere) with the same size and
+    mtime must be hashed again. A state kept before the inode was (three fields) compares on mtime and size.
+    """
+    inode = state[3] if len(state) > 3 else stat.st_ino
+    return bool(stat.st_mtime_ns == state[0] and stat.st_size == state[1] and stat.st_ino == inode)
+
+
 class DigestCache:
     """Digests by path, valid while the file's (mtime, size, inode) stay the same; saved at exit."""
 

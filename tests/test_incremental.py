@@ -206,7 +206,7 @@ def test_why_says_one_true_line_for_steps_never_made(tmp_path: Path) -> None:
 
 def test_why_names_a_dated_steps_code_change_once(project: Path) -> None:
     edit(project / "tiny_steps.py", "def predict(inputs, params, outputs):\n",
-         "def predict(inputs, params, outputs):\n    # reworded\n")
+         "def predict(inputs, params, outputs):\n    print('predicting')\n")
     assert run_doit(project, "why", "predict:a").stdout == (
         "predict:a: code changed since 2026-01-01 was made: tiny_steps.py\n")
 

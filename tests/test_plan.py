@@ -12,6 +12,7 @@ from mlops.config.compose import compose
 from mlops.doit_adapter.check import StepCheck
 from mlops.doit_adapter.tasks import step_task
 from mlops.plan import check_task_words, plan, step_kinds
+from mlops.run.code import code_state
 from mlops.run.executor import LocalExecutor
 from mlops.state.digests import DigestCache
 
@@ -93,17 +94,19 @@ def test_subtask_wiring_of_evaluate(project: Path) -> None:
     steps = [s for s in plan(compose(project, ["env=prod"])) if s.kind.name == "evaluate"]
     task = step_task(steps[0], DigestCache(), LocalExecutor())
     base = "outputs/prod/pipeline_1"
-    assert task["file_dep"][:2] == [f"{base}/prepare/features.csv", f"{base}/train/model.pkl"]
-    assert task["file_dep"][2].endswith("mlops/pipelines/demand.py")
+    # The code is compared by the step's check, by meaning: not a doit file dependency.
+    assert task["file_dep"] == [f"{base}/prepare/features.csv", f"{base}/train/model.pkl"]
     assert task["targets"] == [f"{base}/evaluate/metrics.json"]
     call = steps[0].call()
     assert call.fn == "mlops.pipelines.demand.evaluate" and call.params == {}
     assert call.inputs == {"features": f"{base}/prepare/features.csv", "model": f"{base}/train/model.pkl"}
 
 
-def test_config_check_compares_only_what_the_step_read(project: Path) -> None:
+def test_config_check_compares_only_what_the_step_read(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)  # steps run in the project folder: their code state is read from there
     read = {"made": {"": {"reads": {"values": {'["alpha"]': 1.0}, "keys": {},
-                                    "runner": {"values": {'["fn"]': "mlops.pipelines.demand.train_linear"}}}}}}
+                                    "runner": {"values": {'["fn"]': "mlops.pipelines.demand.train_linear"}}},
+                          "code": code_state("mlops.pipelines.demand.train_linear", "outputs/dev")}}}
 
     def reasons(*overrides: str) -> list[str]:
         step = next(s for s in plan(compose(project, list(overrides))) if s.task == "train:pipeline_1")
@@ -113,9 +116,9 @@ def test_config_check_compares_only_what_the_step_read(project: Path) -> None:
     assert reasons("pipelines.pipeline_2.train.max_iter=3", "gcp.project=other",
                    "+pipelines.pipeline_1.train.unread=1") == []
     assert reasons("pipelines.pipeline_1.train.alpha=2") == ["config pipelines.pipeline_1.train.alpha: 1.0 -> 2"]
-    assert reasons("pipelines.pipeline_1.train.fn=mlops.pipelines.demand.train_boosted_trees") == [
+    assert reasons("pipelines.pipeline_1.train.fn=mlops.pipelines.demand.train_boosted_trees")[0] == (
         'config pipelines.pipeline_1.train.fn: "mlops.pipelines.demand.train_linear" -> '
-        '"mlops.pipelines.demand.train_boosted_trees"']
+        '"mlops.pipelines.demand.train_boosted_trees"')
     first = plan(compose(project))[0]
     assert StepCheck(first, DigestCache()).explain({}) == ["no record of a successful run"]
 

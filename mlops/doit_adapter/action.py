@@ -16,6 +16,7 @@ from mlops.common.names import check_date
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.check import StepCheck, record_key
 from mlops.plan import Step
+from mlops.run.code import changed_files, code_state
 from mlops.run.executor import Executor
 from mlops.run.uptodate import consumed, made_record, reasons
 from mlops.state.locks import TaskLock
@@ -52,20 +53,23 @@ class StepAction:
             # worker processes saving this run's records, nor a forced run).
             made = adopted(task.name, self.step, date, records, digests) if waited else None
             if made is None:
-                files = consumed(self.step, digests)
+                files, code = consumed(self.step, digests), code_state(self.step.section["fn"], self.step.env_dir)
                 reads = self.executor.run(self.step.call(date))
-                unchanged(files, consumed(self.step, digests))
-                made = made_record(reads, files, self.step.outputs(date).values(), digests)
+                unchanged(files, consumed(self.step, digests), changed_files(code, self.step.section["fn"]))
+                made = made_record(reads, files, code, self.step.outputs(date).values(), digests)
             # A dated step keeps one record per date: the other dates' records stay as they were.
             previous = records if date is not None else {}
             task.values["made"] = {**previous, record_key(date): made}
 
 
-def unchanged(before: dict[str, str], after: dict[str, str]) -> None:
-    """Fail if a file the step consumed changed while it ran: its output may come from either content."""
+def unchanged(before: dict[str, str], after: dict[str, str], code: list[str]) -> None:
+    """Fail if a file the step consumed, or code this run loaded, changed since it was read: the output
+    may come from either content."""
     for path, digest in before.items():
         if after.get(path) != digest:
             raise StepError(f"{path} changed while the step ran; it will run again on the new content")
+    if code:
+        raise StepError(f"{code[0]} changed after this run loaded its code; it will run again on the new code")
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from doit.globals import Globals
 VALUES_KEY = "_values_:"
 LAST_SAVED_KEY = "deps:"
 REASON_KEYS = frozenset({"uptodate_false", "has_no_dependencies", "missing_target", "checker_changed",
-                         "added_file_dep", "removed_file_dep", "changed_file_dep"})
+                         "added_file_dep", "removed_file_dep", "changed_file_dep", "missing_file_dep"})
 
 
 def command_line_words() -> list[tuple[str, str]]:

@@ -30,17 +30,16 @@ def kind_creator(kind: StepKind, steps: list[Step], digests: DigestCache, execut
 
 
 def step_task(step: Step, digests: DigestCache, executor: Executor) -> dict[str, Any]:
-    """Return the doit subtask of one step: inputs and code in, outputs out, rerun when its record is stale."""
+    """Return the doit subtask of one step: inputs in, outputs out, rerun when its record is stale (code too)."""
     check = StepCheck(step, digests)
     task: dict[str, Any] = {
         "name": step.pipeline,
         "doc": f"{step.kind.name} {step.pipeline} with {step.section['fn']}" + (" for one date" if step.date else ""),
         "actions": [StepAction(step, check, executor).run],
-        "file_dep": [*step.inputs.values(), step.source],
+        "file_dep": list(step.inputs.values()),
         "targets": list(step.outputs(step.date).values()),
         "uptodate": [check.check],
         "clean": [(clean_outputs, [step])],
-        "meta": {"source": step.source},
     }
     if step.date is not None:
         # One output per date, each judged by the files it was made from (the check's record per date):

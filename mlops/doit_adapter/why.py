@@ -54,9 +54,11 @@ class Why(DoitCmdBase):  # type: ignore[misc]
         status = self.dep_manager.get_status(task, tasks, get_log=True)
         if status.status == "up-to-date":
             return
-        if status.status == "error":
-            yield status.get_error_message()
         reasons = internals.status_reasons(status)
+        made_here = {target for other in tasks.values() for target in other.targets}
+        for dep in sorted(reasons.get("missing_file_dep", [])):
+            if dep not in made_here:  # one an upstream step makes is no error: it runs first
+                yield f"input missing: {dep} (no step makes it); the step cannot run until it exists"
         values = self.dep_manager.get_values(task.name)
         explained, never_made = [], False
         for check, _, _ in reasons.get("uptodate_false", []):
@@ -84,9 +86,8 @@ def _file_reasons(task: Any, reasons: dict[str, Any], covered: set[str]) -> Iter
         yield f"new input: {dep}"
     for dep in sorted(reasons.get("removed_file_dep", [])):
         yield f"input no longer used: {dep}"
-    source = (task.meta or {}).get("source")
     for dep in sorted(set(reasons.get("changed_file_dep", [])) - covered):
-        yield f"code changed: {dep}" if dep == source else f"input changed: {dep}"
+        yield f"input changed: {dep}"
 
 
 def _upstream_first(selected: list[Any]) -> list[Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from mlops.common.errors import StepError
 from mlops.plan.steps import StepCall
+from mlops.run.code import checked_bytecode, project_files
 from mlops.run.reads import Reads, TrackedParams
 
 STAGING = ".staging-"
@@ -20,6 +21,7 @@ STAGING = ".staging-"
 
 def run_step(call: StepCall) -> dict[str, Any]:
     """Run the step; outputs reach their final paths only if it succeeds; return the config it read."""
+    checked_bytecode(project_files(call.fn))  # never the bytecode of an older source
     function = load_function(call.fn)
     targets = [Path(path) for path in call.outputs.values()]
     for target in targets:

@@ -2,7 +2,7 @@
 
 doit's up-to-date check, `doit why` and a run that finds another run's result all ask `reasons`.
 A record of what made an output holds the config values the step read, the digests of the
-files it consumed (inputs and code) and the stamps of the outputs it wrote.
+input files it consumed, the state of the code it ran (`code`) and the stamps of the outputs it wrote.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from mlops.config.model import MASK
 from mlops.plan.steps import MISSING, Step
+from mlops.run.code import PYTHON, code_state
 from mlops.run.reads import MAPPING, SECRET_DIGEST, changes
 from mlops.state.digests import DigestCache, same_stat
 
@@ -22,25 +23,43 @@ def reasons(step: Step, date: str | None, made: dict[str, Any] | None, digests: 
             files: bool = True) -> list[str]:
     """Return one line per reason `made` is not what the step would make now; none means up to date.
 
-    `files=False` leaves the comparison of input and code digests to doit's own file check.
+    `files=False` leaves the comparison of input digests to doit's own file check.
     """
     if made is None:
         return ["no record of a successful run"] if date is None else [f"nothing made for {date} yet"]
     found = config_reasons(step, made.get("reads"), date)
+    since = f" since {date} was made" if date else ""
     if files:
-        since = f" since {date} was made" if date else ""
         now = consumed(step, digests)
         for path, digest in sorted(made.get("files", {}).items()):
             if now.get(path) != digest:
-                what = "code" if path == step.source else "input"
-                found.append(f"{what} changed{since}: {path}")
+                found.append(f"input changed{since}: {path}")
+    found += code_reasons(made.get("code"), code_state(step.section["fn"], step.env_dir), since)
     return found + edited_outputs(made.get("outputs", {}), digests)
 
 
+def code_reasons(made: dict[str, str] | None, now: dict[str, str], since: str = "") -> list[str]:
+    """Describe how the code state a step ran differs from its code now (project files, versions)."""
+    if made is None:
+        return [f"no record of the code it ran{since} (made by an older mlops)"]
+    found = []
+    for key in sorted(made.keys() | now.keys()):
+        old, new = made.get(key), now.get(key)
+        if old == new:
+            continue
+        if key == PYTHON or not key.endswith(".py"):
+            found.append(f"{key}: {old or '(not recorded)'} -> {new or '(not recorded)'}{since}")
+        elif new is None:
+            found.append(f"code no longer used{since}: {key}")
+        else:
+            found.append(f"code changed{since}: {key}" if old else f"code newly used{since}: {key}")
+    return found
+
+
 def consumed(step: Step, digests: DigestCache) -> dict[str, str]:
-    """Return the digest of each input file and of the step's code (empty for a missing file)."""
+    """Return the digest of each input file (empty for a missing file)."""
     found = {}
-    for path in (*step.inputs.values(), step.source):
+    for path in step.inputs.values():
         try:
             found[path] = digests.digest(path)
         except FileNotFoundError:
@@ -48,10 +67,10 @@ def consumed(step: Step, digests: DigestCache) -> dict[str, str]:
     return found
 
 
-def made_record(reads: dict[str, Any], files: dict[str, str], outputs: Iterable[str],
+def made_record(reads: dict[str, Any], files: dict[str, str], code: dict[str, str], outputs: Iterable[str],
                 digests: DigestCache) -> dict[str, Any]:
-    """Return the record of a step run: what it read, the files it consumed, the outputs as written."""
-    return {"reads": reads, "files": files, "outputs": output_stamps(outputs, digests)}
+    """Return the record of a step run: what it read, the files it consumed, its code, the outputs as written."""
+    return {"reads": reads, "files": files, "code": code, "outputs": output_stamps(outputs, digests)}
 
 
 def config_reasons(step: Step, reads: dict[str, Any] | None, date: str | None) -> list[str]:

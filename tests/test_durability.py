@@ -295,11 +295,13 @@ def ran_of(process: subprocess.Popen[str]) -> set[str]:
     return {line.split()[1] for line in process.stdout.read().splitlines() if line.startswith(".  ")}
 
 
-def test_concurrent_runs_of_two_dates_keep_both_dates_records(project: Path) -> None:
+@pytest.mark.parametrize("workers", [(), ("-n", "2")])
+def test_concurrent_runs_of_two_dates_keep_both_dates_records(project: Path, workers: tuple[str, ...]) -> None:
     pipeline = project / "conf" / "pipelines" / "fast.yaml"
     pipeline.write_text(pipeline.read_text().replace("slow_steps.predict", "slow_steps.gated_predict"))
     folder = project / "outputs" / "dev" / "fast" / "predict"
-    first = start_doit(project, "predict:fast", "--date", "2026-05-01")
+    # With doit's worker processes, doit saves in the main process, after the worker let the lock go.
+    first = start_doit(project, *workers, "predict:fast", "--date", "2026-05-01")
     wait_for(lambda: any(folder.glob(".staging-*/forecast-forecast_2026-05-01.csv")))
     second = start_doit(project, "predict:fast", "--date", "2026-05-02")
     assert second.stderr is not None
@@ -310,6 +312,17 @@ def test_concurrent_runs_of_two_dates_keep_both_dates_records(project: Path) -> 
     for date in ("2026-05-01", "2026-05-02"):
         why = run_doit(project, "why", "predict:fast", f"date={date}")
         assert why.stdout == "predict:fast: up to date\n", date
+
+
+def test_a_worker_process_saves_its_record_before_another_run_takes_the_lock(project: Path) -> None:
+    first = start_doit(project, "-n", "2", "train:slow")
+    wait_for(lambda: slow_step_started(project))
+    second = start_doit(project, "train:slow")
+    assert second.stderr is not None
+    assert f"train:slow is running in process" in second.stderr.readline()
+    open_gate(project)
+    assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
+    assert "made by another run meanwhile" in second.stderr.read()
 
 
 def test_an_input_edited_while_its_step_runs_is_never_recorded_as_seen(project: Path) -> None:

@@ -118,6 +118,12 @@ def test_each_date_keeps_the_values_it_was_made_with(project: Path) -> None:
     assert doit(project, "predict:a", "pipelines.a.train.alpha=0.9") == {"train:a", "predict:a"}
     why = run_doit(project, "why", "predict:a", "pipelines.a.train.alpha=0.9", "date=2026-02-01").stdout
     assert why == "predict:a: input changed since 2026-02-01 was made: outputs/dev/a/train/model.pkl\n"
+    assert run_doit(project, "why", "predict:a", "pipelines.a.train.alpha=0.9", "--date", "2026-02-01").stdout == why
+    assert run_doit(project, "why", "predict:a", "--date=2026-02-02").stdout == (
+        "predict:a: nothing made for 2026-02-02 yet\n")
+    bad = run_doit(project, "why", "predict:a", "--date", "2026-02-30")
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines() == [
+        "ERROR: --date: '2026-02-30' is not a date; write --date=YYYY-MM-DD"]
 
 
 SHAPE_STEPS = '''\
@@ -223,3 +229,33 @@ def test_a_dated_output_is_judged_by_the_model_it_was_made_from(project: Path) -
     assert doit(project, "train:a") == {"train:a"}  # the first model again, byte for byte
     assert doit(project, "predict:a", "date=2026-04-01") == set()
     assert doit(project, "predict:a", "date=2026-04-02") == {"predict:a"}
+
+
+def test_a_date_option_is_the_date_override(project: Path) -> None:
+    with (project / "tiny_steps.py").open("a") as steps:
+        steps.write("\n\ndef predict_until(inputs, params, outputs):\n"
+                    "    outputs['forecast'].write_text(f\"{params['date']}|{params['until']}\")\n")
+    edit(project / "conf/pipelines/a.yaml", "  fn: tiny_steps.predict\n",
+         "  fn: tiny_steps.predict_until\n  until: ${date}\n")
+    assert doit(project, "predict:a", "--date", "2026-03-03") == {"predict:a"}
+    forecast = project / "outputs/dev/a/predict/forecast_2026-03-03.csv"
+    assert forecast.read_text() == "2026-03-03|2026-03-03"
+    assert doit(project, "predict:a", "date=2026-03-03") == set()
+    assert doit(project, "predict:a", "--date=2026-03-03") == set()
+    assert doit(project, "predict:a", "date=2026-03-04", "--date", "2026-03-03") == set()
+
+
+def test_a_failed_run_keeps_every_record_and_why_names_the_failure(project: Path) -> None:
+    bad = run_doit(project, "predict:a", "--date", "2026-02-30")
+    assert (bad.returncode, bad.stdout) == (1, "")
+    assert bad.stderr == "mlops: error: --date: '2026-02-30' is not a date; write --date=YYYY-MM-DD\n"
+    edit(project / "tiny_steps.py", "def predict(inputs, params, outputs):\n",
+         "def predict(inputs, params, outputs):\n    if params['date'] == '2026-03-03':\n"
+         "        raise ValueError('no data for\\nthat day')\n")
+    assert doit(project, "predict:a", "date=2026-02-01") == {"predict:a"}
+    assert run_doit(project, "predict:a", "date=2026-03-03").returncode != 0
+    assert run_doit(project, "why", "predict:a", "date=2026-03-03").stdout == (
+        "predict:a: failed last time (ValueError: no data for that day); it runs again\n"
+        "predict:a: nothing made for 2026-03-03 yet\n")
+    assert doit(project, "predict:a", "date=2026-02-01") == set()  # the other dates' records stay
+    assert doit(project, "predict:a") == {"predict:a"}  # code changed since 2026-01-01 was made

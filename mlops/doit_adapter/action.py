@@ -12,8 +12,9 @@ from typing import Any
 from doit.exceptions import TaskFailed
 
 from mlops.common.errors import MlopsError, StepError
-from mlops.common.names import check_date
+from mlops.common.names import check_date, one_line
 from mlops.doit_adapter import internals
+from mlops.doit_adapter.backend import SAVED_BY_WORKER, Backend
 from mlops.doit_adapter.check import StepCheck, record_key
 from mlops.plan import Step
 from mlops.run.code import changed_files, code_state
@@ -34,32 +35,47 @@ class StepAction:
         self.executor = executor
 
     def run(self, task: Any) -> TaskFailed | None:
-        """doit's action: a failure of ours becomes one line; a step's own exception keeps its traceback."""
+        """doit's action: a failure of ours becomes one line; a step's own exception keeps its traceback.
+
+        Either way the failure is noted (the step runs again, `doit why` says why) and the records stay."""
+        date = self.check.date(task)
         try:
-            self._run(task)
+            self._run(task, date)
         except MlopsError as error:
+            self.check.failures.note(task.name, date, str(error))
             return TaskFailed(f"{task.name}: {error}")
+        except BaseException as error:
+            self.check.failures.note(task.name, date, one_line(f"{type(error).__name__}: {error}")[:300])
+            raise
+        self.check.failures.clear(task.name, date)
         return None
 
-    def _run(self, task: Any) -> None:
-        date = self.check.date(task)
+    def _run(self, task: Any, date: str | None) -> None:
         if date is not None:
             check_date(date, "--date")
-        digests = self.check.digests
-        with locked(Path(self.step.env_dir) / LOCKS, task.name) as waited:
+        step, digests = self.check.planned(date), self.check.digests
+        with locked(Path(step.env_dir) / LOCKS, task.name) as waited:
             # Under the task's lock, what is saved now stays the last record of this task until we save.
             records = saved_records(task.name)
             # Only a run that waited for another one can find the step made meanwhile (not doit's own
             # worker processes saving this run's records, nor a forced run).
-            made = adopted(task.name, self.step, date, records, digests) if waited else None
+            made = adopted(task.name, step, date, records, digests) if waited else None
             if made is None:
-                files, code = consumed(self.step, digests), code_state(self.step.section["fn"], self.step.env_dir)
-                reads = self.executor.run(self.step.call(date))
-                unchanged(files, consumed(self.step, digests), changed_files(code, self.step.section["fn"]))
-                made = made_record(reads, files, code, self.step.outputs(date).values(), digests)
+                made = self._made(step, date)
             # A dated step keeps one record per date: the other dates' records stay as they were.
             previous = records if date is not None else {}
             task.values["made"] = {**previous, record_key(date): made}
+            backend = internals.state_backend()
+            if isinstance(backend, Backend) and backend.save_values_now(task.name, task.values):
+                task.values[SAVED_BY_WORKER] = True
+
+    def _made(self, step: Step, date: str | None) -> dict[str, Any]:
+        """Run the step and return the record of what made its outputs."""
+        digests, fn = self.check.digests, step.section["fn"]
+        files, code = consumed(step, digests), code_state(fn, step.env_dir)
+        reads = self.executor.run(step.call(date))
+        unchanged(files, consumed(step, digests), changed_files(code, fn))
+        return made_record(reads, files, code, step.outputs(date).values(), digests)
 
 
 def unchanged(before: dict[str, str], after: dict[str, str], code: list[str]) -> None:

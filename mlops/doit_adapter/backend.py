@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from mlops.doit_adapter import internals
 from mlops.state.store import StateDB
 
@@ -14,3 +17,25 @@ class Backend(StateDB):
 
     desc = "JSON snapshot plus a per-task journal, safe against kills and concurrent runs"
     last_key = internals.LAST_SAVED_KEY
+
+    def save_values_now(self, task_id: str, values: dict[str, Any]) -> bool:
+        """In a worker process of `doit -n`, journal a task's values before its lock is released.
+
+        doit saves them later, in the main process, when another run may already have saved newer
+        records of the task (another date); that later save is then left out of the journal (`set`).
+        Return False in the main process, where doit's own save comes while the lock is held.
+        """
+        if os.getpid() == self._owner:
+            return False
+        self._append({"set": task_id, "values": {internals.VALUES_KEY: values}})
+        return True
+
+    def set(self, task_id: str, dependency: str, value: Any) -> None:
+        """Keep doit's value; a task's values saved by its worker already are not journaled again."""
+        if dependency == internals.VALUES_KEY and isinstance(value, dict) and value.get(SAVED_BY_WORKER):
+            self._db.setdefault(task_id, {})[dependency] = {k: v for k, v in value.items() if k != SAVED_BY_WORKER}
+            return
+        super().set(task_id, dependency, value)
+
+
+SAVED_BY_WORKER = "saved_by_worker"  # in a task's values: its worker journaled them (see save_values_now)

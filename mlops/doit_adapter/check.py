@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from mlops.common.errors import MlopsError
 from mlops.common.names import DATE
 from mlops.doit_adapter import internals
 from mlops.plan import Step
 from mlops.run.uptodate import reasons
 from mlops.state.digests import DigestCache
+from mlops.state.failures import Failures
 
 
 def record_key(date: str | None) -> str:
@@ -19,9 +22,17 @@ def record_key(date: str | None) -> str:
 class StepCheck:
     """Up to date when the record of what made the output (for this date) still holds."""
 
-    def __init__(self, step: Step, digests: DigestCache) -> None:
+    def __init__(self, step: Step, digests: DigestCache, redate: Callable[[Step, str], Step] | None = None) -> None:
         self.step = step
         self.digests = digests
+        self.redate = redate
+        self.failures = Failures(step.env_dir)
+
+    def planned(self, date: str | None) -> Step:
+        """Return the step as planned for `date`: `--date X` is the override `date=X` for this step."""
+        if date is None or date == self.step.date or self.redate is None:
+            return self.step
+        return self.redate(self.step, date)
 
     def __repr__(self) -> str:
         return "the config values this step read, the files it consumed and its outputs as it wrote them"
@@ -50,5 +61,11 @@ class StepCheck:
         if task is not None and date is not None:
             internals.set_targets(task, list(self.step.outputs(date).values()))
         made = self.made(values, task)
+        try:
+            step = self.planned(date)
+        except MlopsError as error:
+            return [str(error)]  # the action fails with it, in one line
+        failed = self.failures.noted(step.task).get(record_key(date))
+        found = [f"failed last time ({failed}); it runs again"] if failed else []
         # doit compares an undated step's file deps itself; a dated step's record is per date.
-        return reasons(self.step, date, made, self.digests, files=date is not None)
+        return found + reasons(step, date, made, self.digests, files=date is not None)

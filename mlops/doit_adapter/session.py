@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops.config import CommandLine, Config, keep, load
@@ -26,10 +26,20 @@ class Invocation:
     steps: list[Step]
     env_dir: Path
     digests: DigestCache
+    by_date: dict[str, dict[str, Step]] = field(default_factory=dict)  # the plan for each --date asked
 
     def outputs(self, kind: str) -> dict[str, dict[str, str]]:
         """Return, by pipeline, the output paths of its `kind` step (the config's date for a dated kind)."""
         return {step.pipeline: step.outputs(step.date) for step in self.steps if step.kind.name == kind}
+
+    def for_date(self, step: Step, date: str) -> Step:
+        """Return `step` planned from the config composed with `date=<date>`: `--date X` is `date=X`."""
+        if date == step.date:
+            return step
+        if date not in self.by_date:
+            cfg = load(self.config.root, CommandLine((*self.command_line.overrides, f"date={date}")))
+            self.by_date[date] = {planned.task: planned for planned in plan(cfg, self.kinds)}
+        return self.by_date[date][step.task]
 
     def accept(self, task_words: Iterable[str]) -> None:
         """Check the command's task words against the plan; then keep the config and make the env folder."""

@@ -6,6 +6,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from mlops.common.errors import ConfigError
+from mlops.common.names import check_date
 from mlops.config import Config
 from mlops.doit_adapter.action import StepAction
 from mlops.doit_adapter.check import StepCheck
@@ -15,23 +17,27 @@ from mlops.run.outputs import clean_outputs
 from mlops.state.digests import DigestCache
 
 Creator = Callable[[], Any]
+Redate = Callable[[Step, str], Step]
 KIND_MARK = "mlops_step_kind"  # set on a step kind's task creator, naming the kind
 
 
-def kind_creator(kind: StepKind, steps: list[Step], digests: DigestCache, executor: Executor) -> Creator:
+def kind_creator(kind: StepKind, steps: list[Step], digests: DigestCache, executor: Executor,
+                 redate: Redate | None = None) -> Creator:
     """Return the task creator of a step kind: its group, then one subtask per pipeline."""
     def create() -> Iterator[dict[str, Any]]:
         yield {"basename": kind.name, "name": None, "doc": kind.doc}
         for step in steps:
-            yield step_task(step, digests, executor)
+            yield step_task(step, digests, executor, redate)
     create.__doc__ = kind.doc
     setattr(create, KIND_MARK, kind.name)
     return create
 
 
-def step_task(step: Step, digests: DigestCache, executor: Executor) -> dict[str, Any]:
-    """Return the doit subtask of one step: inputs in, outputs out, rerun when its record is stale (code too)."""
-    check = StepCheck(step, digests)
+def step_task(step: Step, digests: DigestCache, executor: Executor, redate: Redate | None = None) -> dict[str, Any]:
+    """Return the doit subtask of one step: inputs in, outputs out, rerun when its record is stale (code too).
+
+    `redate` plans a dated step for another day (its `--date` option)."""
+    check = StepCheck(step, digests, redate)
     task: dict[str, Any] = {
         "name": step.pipeline,
         "doc": f"{step.kind.name} {step.pipeline} with {step.section['fn']}" + (" for one date" if step.date else ""),
@@ -46,9 +52,17 @@ def step_task(step: Step, digests: DigestCache, executor: Executor) -> dict[str,
         # doit's file check keeps one state for the task and would judge every date by the last one made.
         task["file_dep"] = []
         task["task_dep"] = [f"{need}:{step.pipeline}" for need in step.kind.needs]
-        task["params"] = [{"name": "date", "long": "date", "type": str, "default": step.date,
+        task["params"] = [{"name": "date", "long": "date", "type": date_option, "default": step.date,
                            "help": "the day to run for, YYYY-MM-DD (default: the config's date, %(default)s)"}]
     return task
+
+
+def date_option(value: str) -> str:
+    """doit's parser of `--date`: a day that is not a date stops the command before anything runs."""
+    try:
+        return check_date(value, "--date")
+    except ConfigError as error:
+        sys.exit(f"mlops: error: {error}")
 
 
 def print_config_creator(cfg: Config) -> Creator:

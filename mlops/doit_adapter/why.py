@@ -8,6 +8,8 @@ from typing import Any
 from doit.cmd_base import DoitCmdBase
 from doit.exceptions import InvalidCommand
 
+from mlops.common.errors import ConfigError
+from mlops.common.names import check_date
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.check import StepCheck
 
@@ -17,16 +19,19 @@ class Why(DoitCmdBase):  # type: ignore[misc]
 
     name = "why"
     doc_purpose = "say why tasks will run, one line per reason"
-    doc_usage = "[TASK ...]"
+    doc_usage = "[TASK ...] [--date YYYY-MM-DD]"
     doc_description = ("With no task: every default task. A group (train) means all its subtasks.\n"
                        "Prints nothing for a task that is up to date, unless it was named.")
     cmd_options = ()
 
     def _execute(self, pos_args: list[str] | None = None) -> int:
         tasks = {task.name: task for task in self.task_list}
-        named = set(pos_args or [])
+        names, date = _dated_words(pos_args or [])
+        named = set(names)
         will_run: dict[str, str] = {}  # target path -> the task that will make it again
-        for task in self._selected(tasks, pos_args or self.sel_tasks or []):
+        for task in self._selected(tasks, names or self.sel_tasks or []):
+            if date is not None and any(param.get("name") == "date" for param in task.params):
+                task.options = {**(task.options or {}), "date": date}
             reasons = list(self._reasons(task, tasks))
             if not reasons:
                 upstream = sorted({will_run[dep] for dep in task.file_dep if dep in will_run} |
@@ -72,6 +77,23 @@ class Why(DoitCmdBase):  # type: ignore[misc]
         if never_made:
             return  # nothing was recorded to compare the files with: doit's file reasons would all be noise
         yield from _file_reasons(task, reasons, covered={line.rsplit(": ", 1)[-1] for line in explained})
+
+
+def _dated_words(words: list[str]) -> tuple[list[str], str | None]:
+    """Split `why`'s words into task names and the day a `--date X` (or `--date=X`) asks for."""
+    names, date, rest = [], None, iter(words)
+    for word in rest:
+        if word == "--date" or word.startswith("--date="):
+            date = word.partition("=")[2] or next(rest, "")
+            try:
+                check_date(date, "--date")
+            except ConfigError as error:
+                raise InvalidCommand(str(error)) from None
+        elif word.startswith("-"):
+            raise InvalidCommand(f"{word}: why knows one option, --date YYYY-MM-DD (for dated steps)")
+        else:
+            names.append(word)
+    return names, date
 
 
 def _file_reasons(task: Any, reasons: dict[str, Any], covered: set[str]) -> Iterator[str]:

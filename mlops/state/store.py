@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mlops.common.files import parse_json, write_atomically
+from mlops.state.failures import Failures, now_ns
 
 
 class StateDB:
@@ -39,6 +40,8 @@ class StateDB:
         self._foreign = False  # another process wrote since we loaded
         self._owner = os.getpid()
         self._releases: dict[str, Callable[[], None]] = {}  # task locks to give up once its record is saved
+        self.failures = Failures(os.path.dirname(name) or ".")
+        self._started = now_ns()
 
     @property
     def _db(self) -> dict[str, dict[str, Any]]:
@@ -79,6 +82,12 @@ class StateDB:
             self._release(task_id)
 
     def remove(self, task_id: str) -> None:
+        if self.failures.noted_since(task_id, self._started):
+            # doit removes a failed task's record: its outputs are unchanged, so the record still holds
+            # (every date's, for a dated step); the noted failure makes the step run again.
+            self._pending.pop(task_id, None)
+            self._release(task_id)
+            return
         self._db.pop(task_id, None)
         self._pending.pop(task_id, None)
         self._append({"remove": task_id})

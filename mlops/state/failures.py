@@ -1,0 +1,83 @@
+"""Why each step's last run failed, one line per date, kept beside the state until it succeeds.
+
+doit removes a failed task's whole record; a dated step's record holds every date's, and a
+failure publishes no output, so the records still describe the outputs on disk. The state
+store keeps a record whose task failed during this command (`noted_since`), and the step's
+check reruns it, saying why, while its failure is noted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import urllib.parse
+from pathlib import Path
+
+from mlops.common.files import parse_json, write_atomically
+
+FOLDER = ".failed"
+
+
+class Failures:
+    """One file per failed task: {date or "": the one-line reason}."""
+
+    def __init__(self, env_dir: str | os.PathLike[str]) -> None:
+        self.folder = Path(env_dir) / FOLDER
+        self._listed: set[str] | None = None  # the folder's files, listed once: most steps never failed
+
+    def note(self, task: str, date: str | None, line: str) -> None:
+        """Record that `task` failed (for `date`), with its reason in one line."""
+        noted = {**self.noted(task), date or "": line}
+        with contextlib.suppress(OSError):  # a folder we cannot write: the failure is still reported
+            write_atomically(self._file(task), json.dumps(noted))
+            self._files().add(self._file(task).name)
+
+    def clear(self, task: str, date: str | None) -> None:
+        """Forget the failure of `task` (for `date`) after it succeeded (noted by any run until now)."""
+        noted = self._read(task)
+        if (date or "") not in noted:
+            return
+        del noted[date or ""]
+        with contextlib.suppress(OSError):
+            if noted:
+                write_atomically(self._file(task), json.dumps(noted))
+            else:
+                os.remove(self._file(task))
+
+    def noted(self, task: str) -> dict[str, str]:
+        """Return the noted failures of `task`, by date ("" for an undated step)."""
+        if self._file(task).name not in self._files():
+            return {}
+        return self._read(task)
+
+    def _read(self, task: str) -> dict[str, str]:
+        try:
+            noted = parse_json(self._file(task).read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(key): str(value) for key, value in noted.items()} if isinstance(noted, dict) else {}
+
+    def noted_since(self, task: str, since_ns: int) -> bool:
+        """Say whether a failure of `task` was noted at or after `since_ns` (time.time_ns)."""
+        try:
+            return self._file(task).stat().st_mtime_ns >= since_ns
+        except OSError:
+            return False
+
+    def _files(self) -> set[str]:
+        if self._listed is None:
+            try:
+                self._listed = set(os.listdir(self.folder))
+            except OSError:
+                self._listed = set()
+        return self._listed
+
+    def _file(self, task: str) -> Path:
+        return self.folder / (urllib.parse.quote(task, safe="") + ".json")
+
+
+def now_ns() -> int:
+    """Return the time to compare with a note's file time (coarse clocks: a little earlier)."""
+    return time.time_ns() - 10_000_000

@@ -11,6 +11,9 @@ from omegaconf import OmegaConf
 from helpers import copy_project
 from mlops.config.cache import ConfigCache
 from mlops.config.compose import compose
+from mlops.config.load import keep, load
+from mlops.config.model import Config
+from mlops.config.words import CommandLine
 
 OVERRIDES = ["env=sandbox", "pipelines.pipeline_1.train.alpha=0.3"]
 
@@ -101,3 +104,48 @@ def test_an_edit_made_while_composing_is_a_miss_next_time(project: Path) -> None
     cache = ConfigCache(project)
     cache.store(OVERRIDES, cfg)
     assert cache.load(OVERRIDES) is None
+
+
+def loaded(root: Path, overrides: list[str] = OVERRIDES) -> Config:
+    """Load as a command does: from the cache, else composed (and then kept)."""
+    cfg = load(root, CommandLine(tuple(overrides)))
+    keep(cfg)
+    return cfg
+
+
+def test_files_a_pyproject_reference_names_are_part_of_the_key(project: Path) -> None:
+    extra = project / "extra.toml"
+    extra.write_text('[model]\nfamily = "ridge"\n')
+    config = project / "conf" / "config.yaml"
+    config.write_text(config.read_text() + "family: ${pyproject:model.family,extra.toml}\n")
+    assert loaded(project).values["family"] == "ridge"
+    assert loaded(project).cached
+    extra.write_text('[model]\nfamily = "boosted"\n')
+    assert loaded(project).values["family"] == "boosted"
+    cfg = compose(project, OVERRIDES)
+    extra.write_text('[model]\nfamily = "forest"\n')  # as if edited while composing
+    ConfigCache(project).store(OVERRIDES, cfg)
+    assert loaded(project).values["family"] == "forest"
+
+
+def test_config_folders_from_hydra_searchpath_are_part_of_the_key(project: Path) -> None:
+    (project / "shared" / "db").mkdir(parents=True)
+    option = project / "shared" / "db" / "main.yaml"
+    option.write_text("host: one\n")
+    config = project / "conf" / "config.yaml"
+    config.write_text(config.read_text().replace("  - env: dev\n", "  - env: dev\n  - db: main\n")
+                      + "hydra:\n  searchpath: [file://shared]\n")
+    assert loaded(project).values["db"] == {"host": "one"}
+    assert loaded(project).values["db"] == {"host": "one"}  # the folder's files stat-ed before composing
+    assert loaded(project).cached
+    option.write_text("host: two\n")
+    assert loaded(project).values["db"] == {"host": "two"}
+
+
+def test_a_moved_project_composes_again(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = project / "conf" / "config.yaml"
+    config.write_text(config.read_text() + "here: ${hydra:runtime.cwd}\n")
+    assert loaded(project).values["here"] == str(project)
+    moved = project.rename(tmp_path / "moved")  # the same files (inodes), in another folder
+    monkeypatch.chdir(moved)
+    assert loaded(moved).values["here"] == str(moved)

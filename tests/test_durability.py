@@ -319,7 +319,7 @@ def test_a_worker_process_saves_its_record_before_another_run_takes_the_lock(pro
     wait_for(lambda: slow_step_started(project))
     second = start_doit(project, "train:slow")
     assert second.stderr is not None
-    assert f"train:slow is running in process" in second.stderr.readline()
+    assert "train:slow is running in process" in second.stderr.readline()
     open_gate(project)
     assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
     assert "made by another run meanwhile" in second.stderr.read()

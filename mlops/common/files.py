@@ -47,6 +47,15 @@ def parse_json(text: str) -> Any:
             gc.enable()
 
 
+def stat_key(path: str | os.PathLike[str]) -> list[int]:
+    """Return (mtime_ns, size, inode) of a file, empty if it is missing: what a cache entry is valid for."""
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [info.st_mtime_ns, info.st_size, info.st_ino]
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Return a TOML file parsed (FileNotFoundError if it is missing); an edited file is read again."""
     resolved = path.resolve()

@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlops.common.files import parse_json, write_atomically
+from mlops.common.files import parse_json, stat_key, write_atomically
 from mlops.config.model import CONF_DIR, Config
 
-FORMAT = 1
+FORMAT = 2
 FOLDER = ".mlops/cache"
 KEEP = 32
 PYPROJECT = "pyproject.toml"
@@ -37,9 +37,14 @@ class ConfigCache:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.folder = root / FOLDER
+        self.searchpath_seen: list[str] = []  # the extra config folders of a stale entry: stat them before composing
 
     def load(self, overrides: Sequence[str]) -> Config | None:
-        """Return the cached config for `overrides`, or None if there is none or it is stale."""
+        """Return the cached config for `overrides`, or None if there is none or it is stale.
+
+        Stale: a file it was made from changed (conf/, pyproject.toml, files `${pyproject:...}` read,
+        config folders added by `hydra.searchpath`, the composing code), an env value it read changed,
+        or the project folder moved (`${hydra:runtime.cwd}`)."""
         try:
             text = self._file(overrides).read_text()
             # Put the env values back in the JSON text itself: one pass in C, not a walk of every value.
@@ -48,14 +53,18 @@ class ConfigCache:
             return None
         if entry.get("format") != FORMAT or entry.get("overrides") != list(overrides):
             return None
+        self.searchpath_seen = list(entry["searchpath"])
+        if entry["root"] != str(self.root.resolve()):
+            return None
         names = entry["env_names"]
-        sources = self.fingerprint()
+        sources = self.fingerprint(entry["extra_files"], entry["searchpath"])
         if entry["files"] != sources or entry["env_hash"] != _env_hash(entry["salt"], names):
             return None
         values = entry["values"]
         files = {name: self.root / path for name, path in entry["pipeline_files"].items()}
         return Config(values, entry["env"], self.root, files, frozenset(names), frozenset(entry["resolvers"]),
-                      tuple(overrides), cached=True, sources=sources)
+                      tuple(overrides), cached=True, sources=sources, extra_files=tuple(entry["extra_files"]),
+                      searchpath=tuple(entry["searchpath"]))
 
     def store(self, overrides: Sequence[str], cfg: Config) -> None:
         """Save `cfg` for `overrides`, unless it used a resolver whose result the cache cannot vouch for."""
@@ -70,6 +79,9 @@ class ConfigCache:
             "overrides": list(overrides),
             # as the files were before they were read: an edit made while composing is a miss next time
             "files": cfg.sources,
+            "extra_files": list(cfg.extra_files),
+            "searchpath": list(cfg.searchpath),
+            "root": str(self.root.resolve()),
             "env_names": names,
             "salt": salt,
             "env_hash": _env_hash(salt, names),
@@ -87,14 +99,21 @@ class ConfigCache:
         write_atomically(self._file(overrides), text)
         self._prune()
 
-    def fingerprint(self) -> dict[str, list[int]]:
-        """Return (mtime_ns, size, inode) of every file the config is made from, by path."""
+    def fingerprint(self, extra_files: Sequence[str] = (), searchpath: Sequence[str] = ()) -> dict[str, list[int]]:
+        """Return (mtime_ns, size, inode) of every file the config is made from, by path.
+
+        `extra_files`: files `${pyproject:...}` read; `searchpath`: config folders `hydra.searchpath` added
+        (their YAML files count)."""
         stats: dict[str, list[int]] = {}
         _stat_tree(self.root / CONF_DIR, CONF_DIR, stats)
-        stats[PYPROJECT] = _stat(self.root / PYPROJECT)
+        stats[PYPROJECT] = stat_key(self.root / PYPROJECT)
         for module in CODE:
             spec = importlib.util.find_spec(module)
-            stats[f"<{module}>"] = _stat(spec.origin) if spec is not None and spec.origin else []
+            stats[f"<{module}>"] = stat_key(spec.origin) if spec is not None and spec.origin else []
+        for path in extra_files:
+            stats[f"file:{path}"] = stat_key(self.root / path)
+        for folder in searchpath:
+            _stat_tree(folder, f"searchpath:{folder}", stats, suffixes=(".yaml", ".yml"))
         return stats
 
     def _file(self, overrides: Sequence[str]) -> Path:
@@ -107,23 +126,16 @@ class ConfigCache:
             stale.unlink(missing_ok=True)
 
 
-def _stat(path: str | os.PathLike[str]) -> list[int]:
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return []
-    return [info.st_mtime_ns, info.st_size, info.st_ino]
-
-
-def _stat_tree(folder: Path | str, shown: str, stats: dict[str, list[int]]) -> None:
+def _stat_tree(folder: Path | str, shown: str, stats: dict[str, list[int]], suffixes: tuple[str, ...] = ()) -> None:
     if not os.path.isdir(folder):
-        return  # no conf/ yet: composing says so
+        stats[shown] = []  # no conf/ yet (composing says so), or a search folder that is gone
+        return
     with os.scandir(folder) as entries:
         for entry in entries:
             if entry.is_dir():
-                _stat_tree(entry.path, f"{shown}/{entry.name}", stats)
-            else:
-                stats[f"{shown}/{entry.name}"] = _stat(entry.path)
+                _stat_tree(entry.path, f"{shown}/{entry.name}", stats, suffixes)
+            elif not suffixes or entry.name.endswith(suffixes):
+                stats[f"{shown}/{entry.name}"] = stat_key(entry.path)
 
 
 def _env_hash(salt: str, names: list[str]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ from mlops.common.names import IDENTIFIER, PLAIN_NAME, escaped, one_line
 from mlops.config import explain, hydra_adapter, resolvers
 from mlops.config.cache import ConfigCache
 from mlops.config.model import CONF_DIR, PIPELINES, Config
+from mlops.config.resolvers import PYPROJECT
 
 BASE = "config"
 ENV_GROUP = "env"
@@ -29,10 +32,12 @@ RESOLVER_USE = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
 ABSENT = object()
 
 
-def compose(root: Path, overrides: Sequence[str] = ()) -> Config:
-    """Compose and fully resolve the configuration of the project at `root` with Hydra overrides."""
+def compose(root: Path, overrides: Sequence[str] = (), searchpath: Sequence[str] = ()) -> Config:
+    """Compose and fully resolve the configuration of the project at `root` with Hydra overrides.
+
+    `searchpath`: the config folders hydra.searchpath added last time, to stat before reading them."""
     resolvers.register()
-    before = ConfigCache(root).fingerprint()  # the files' stats before any is read
+    before = ConfigCache(root).fingerprint(searchpath=searchpath)  # the files' stats before any is read
     conf_dir = root / CONF_DIR
     parsed = parse_overrides(overrides)
     check_env_choice(parsed)
@@ -40,7 +45,7 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Config:
     for_hydra = [str(o.input_line) for o in parsed if _is_hydras(o.key_or_group, groups)]
     ours = [o for o in parsed if not _is_hydras(o.key_or_group, groups)]
     with resolvers.noting_env() as env_reads:
-        cfg, env = _compose_base(conf_dir, for_hydra)
+        cfg, env, folders = _compose_base(conf_dir, for_hydra)
         files = pipeline_files(conf_dir / PIPELINES)
         texts = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
         _attach_pipelines(cfg, {name: load_yaml(texts[name], files[name], root) for name in files})
@@ -48,8 +53,11 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Config:
         values = _resolve(cfg, files, root, env_reads)
     texts_read = [*overrides, *texts.values(), *_base_texts(conf_dir)]
     used = {name for text in texts_read for name in RESOLVER_USE.findall(text)}
+    # A search folder not stat-ed before composing makes the entry stale: the next compose stats it first.
+    extra = {path: stat for path, stat in env_reads.files.items() if path != PYPROJECT}
+    sources = {**before, **{f"file:{path}": stat for path, stat in extra.items()}}
     return Config(values, env, root, files, frozenset(env_reads.names), frozenset(used), tuple(overrides),
-                  sources=before)
+                  sources=sources, extra_files=tuple(sorted(extra)), searchpath=tuple(folders))
 
 
 def _is_hydras(key: str, groups: set[str]) -> bool:
@@ -118,7 +126,7 @@ def load_yaml(text: str, path: Path, root: Path) -> dict[str, Any]:
     return node or {}
 
 
-def _compose_base(conf_dir: Path, overrides: list[str]) -> tuple[DictConfig, str]:
+def _compose_base(conf_dir: Path, overrides: list[str]) -> tuple[DictConfig, str, list[str]]:
     if not (conf_dir / f"{BASE}.yaml").is_file():
         raise ConfigError(f"{CONF_DIR}/{BASE}.yaml not found; run doit in the project folder")
     try:
@@ -133,9 +141,26 @@ def _compose_base(conf_dir: Path, overrides: list[str]) -> tuple[DictConfig, str
     # Let ${hydra:runtime.choices.env} and friends resolve, as in a Hydra app.
     HydraConfig.instance().set_config(cfg)
     env = str(cfg.hydra.runtime.choices.get(ENV_GROUP) or "default")
+    folders = search_folders(cfg.hydra.runtime.config_sources)
     with open_dict(cfg):
         del cfg["hydra"]
-    return cfg, env
+    return cfg, env, folders
+
+
+def search_folders(sources: Any) -> list[str]:
+    """Return the config folders that hydra.searchpath added (file:// as written, pkg:// located)."""
+    folders = []
+    for source in sources:
+        if not str(source.provider).startswith("hydra.searchpath"):
+            continue
+        if source.schema == "file":
+            folders.append(str(source.path))
+        elif source.schema == "pkg":
+            with contextlib.suppress(ImportError, ValueError):
+                spec = importlib.util.find_spec(str(source.path).replace("/", "."))
+                if spec is not None:
+                    folders.extend(spec.submodule_search_locations or [])
+    return folders
 
 
 def _attach_pipelines(cfg: DictConfig, pipelines: dict[str, dict[str, Any]]) -> None:

@@ -13,13 +13,14 @@ from mlops.config.words import CommandLine
 def load(root: Path, command_line: CommandLine) -> Config:
     """Return the resolved config for this command line: cached, or composed with Hydra."""
     command_line.refuse_interpolations(settings(root).get("allow_interpolation", []))
-    cached = ConfigCache(root).load(command_line.overrides)
+    cache = ConfigCache(root)
+    cached = cache.load(command_line.overrides)
     if cached is not None:
         return cached
     # Hydra is imported only when the cache misses: it costs more than the rest of a no-op run.
     from mlops.config.compose import compose
 
-    return compose(root, command_line.overrides)
+    return compose(root, command_line.overrides, cache.searchpath_seen)
 
 
 def keep(cfg: Config) -> None:

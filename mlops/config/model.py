@@ -28,6 +28,8 @@ class Config:
     cached: bool = False  # read from the config cache rather than composed
     # (mtime, size, inode) of each file it is made from, taken before they were read
     sources: dict[str, list[int]] = field(default_factory=dict)
+    extra_files: tuple[str, ...] = ()  # files besides conf/ and pyproject.toml that ${pyproject:...} read
+    searchpath: tuple[str, ...] = ()  # config folders hydra.searchpath added
 
     @property
     def pipelines(self) -> dict[str, Any]:

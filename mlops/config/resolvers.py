@@ -11,13 +11,15 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.resolvers import oc
 
-from mlops.common.files import read_toml
+from mlops.common.files import read_toml, stat_key
 
 PYPROJECT = "pyproject.toml"
 
 
 def pyproject_value(dotted_key: str, file: str = PYPROJECT) -> Any:
     """Return the value at `dotted_key` (e.g. project.version) in the project's pyproject.toml."""
+    for reads in _env_reads:
+        reads.files.setdefault(file, stat_key(file))  # before reading: an edit made after is a miss
     try:
         node: Any = read_toml(Path(file))
     except FileNotFoundError:
@@ -31,10 +33,12 @@ def pyproject_value(dotted_key: str, file: str = PYPROJECT) -> Any:
 
 @dataclass
 class EnvReads:
-    """The environment variables ${oc.env:...} read, and those it found unset with no default."""
+    """The environment variables ${oc.env:...} read, those it found unset with no default, and the
+    files ${pyproject:...} read, with their stats before reading."""
 
     names: set[str] = field(default_factory=set)
     unset: list[str] = field(default_factory=list)
+    files: dict[str, list[int]] = field(default_factory=dict)
 
 
 _env_reads: list[EnvReads] = []

@@ -255,7 +255,8 @@ def test_a_failed_run_keeps_every_record_and_why_names_the_failure(project: Path
     assert doit(project, "predict:a", "date=2026-02-01") == {"predict:a"}
     assert run_doit(project, "predict:a", "date=2026-03-03").returncode != 0
     assert run_doit(project, "why", "predict:a", "date=2026-03-03").stdout == (
-        "predict:a: failed last time (ValueError: no data for that day); it runs again\n"
+        "predict:a: failed last time (tiny_steps.predict raised ValueError: no data for that day "
+        '(params: {"date": "2026-03-03"})); it runs again\n'
         "predict:a: nothing made for 2026-03-03 yet\n")
     assert doit(project, "predict:a", "date=2026-02-01") == set()  # the other dates' records stay
     assert doit(project, "predict:a") == {"predict:a"}  # code changed since 2026-01-01 was made

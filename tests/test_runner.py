@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.common.errors import StepError
+from mlops.common.errors import StepError, StepFailed
 from mlops.plan import StepCall
 from mlops.run.executor import LocalExecutor
 from mlops.run.runner import load_function, run_step
@@ -53,8 +53,11 @@ def test_success_publishes_the_output_and_returns_what_it_read(tmp_path: Path, s
 
 def test_a_crash_keeps_the_previous_output_and_leaves_no_partial_file(tmp_path: Path, steps_module) -> None:
     run_step(call(tmp_path, "good"))
-    with pytest.raises(RuntimeError, match="model blew up"):
+    with pytest.raises(StepFailed, match=r"^fake_steps\.crash raised RuntimeError: model blew up") as failed:
         run_step(call(tmp_path, "crash"))
+    # The step's own frames, from its function down: not the framework's around it.
+    assert failed.value.trace.splitlines()[1].endswith("in crash")
+    assert failed.value.trace.endswith("RuntimeError: model blew up") and "mlops/run/" not in failed.value.trace
     assert (tmp_path / "out" / "result.txt").read_text() == "3 from input"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["result.txt"]
 
@@ -67,7 +70,7 @@ def test_a_step_that_skips_an_output_fails_and_publishes_nothing(tmp_path: Path,
 
 def test_a_step_cannot_change_the_parameters_it_was_handed(tmp_path: Path, steps_module) -> None:
     step = call(tmp_path, "mutating")
-    with pytest.raises(TypeError):
+    with pytest.raises(StepFailed, match="TypeError: 'TrackedParams' object does not support item assignment"):
         run_step(step)
     assert step.params == {"value": 3}
 

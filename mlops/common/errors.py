@@ -13,3 +13,15 @@ class ConfigError(MlopsError):
 
 class StepError(MlopsError):
     """A step that could not start, or that ended without doing what a step must."""
+
+
+class StepFailed(StepError):
+    """The step's own code raised (or called sys.exit): `str()` is one line, `trace` the step's own frames."""
+
+    def __init__(self, summary: str, trace: str) -> None:
+        super().__init__(summary)
+        self.trace = trace
+
+
+class StateError(MlopsError):
+    """The folder of outputs and state cannot be used as it is (a folder where a file goes, not writable)."""

@@ -7,6 +7,7 @@ swapped for placeholders when stored and put back, after checking a salted hash,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -96,8 +97,9 @@ class ConfigCache:
             return  # a value JSON cannot hold (bytes): compose every time instead
         if json.loads(text)["values"] != entry["values"]:
             return  # keys JSON would turn into strings (1: a): compose every time instead
-        write_atomically(self._file(overrides), text)
-        self._prune()
+        with contextlib.suppress(OSError):  # a cache that cannot be written costs composing next time
+            write_atomically(self._file(overrides), text)
+            self._prune()
 
     def fingerprint(self, extra_files: Sequence[str] = (), searchpath: Sequence[str] = ()) -> dict[str, list[int]]:
         """Return (mtime_ns, size, inode) of every file the config is made from, by path.

@@ -11,7 +11,7 @@ from typing import Any
 
 from doit.exceptions import TaskFailed
 
-from mlops.common.errors import MlopsError, StepError
+from mlops.common.errors import MlopsError, StepError, StepFailed
 from mlops.common.names import check_date, one_line
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.backend import SAVED_BY_WORKER, Backend
@@ -43,8 +43,13 @@ class StepAction:
             self._run(task, date)
         except MlopsError as error:
             self.check.failures.note(task.name, date, str(error))
-            return TaskFailed(f"{task.name}: {error}")
-        except BaseException as error:
+            trace = f"{error.trace}\n" if isinstance(error, StepFailed) else ""
+            return TaskFailed(f"{trace}{task.name}: {error}")
+        except OSError as error:  # of ours, around the step (the step's own are StepFailed)
+            line = f"{error.filename}: {error.strerror}" if error.filename else str(error)
+            self.check.failures.note(task.name, date, line)
+            return TaskFailed(f"{task.name}: {line}")
+        except BaseException as error:  # an interruption: the step runs again
             self.check.failures.note(task.name, date, one_line(f"{type(error).__name__}: {error}")[:300])
             raise
         self.check.failures.clear(task.name, date)
@@ -72,6 +77,9 @@ class StepAction:
     def _made(self, step: Step, date: str | None) -> dict[str, Any]:
         """Run the step and return the record of what made its outputs."""
         digests, fn = self.check.digests, step.section["fn"]
+        missing = step.missing_inputs()
+        if missing:
+            raise StepError(f"{missing[0]}; the step did not run")
         files, code = consumed(step, digests), code_state(fn, step.env_dir)
         reads = self.executor.run(step.call(date))
         unchanged(files, consumed(step, digests), changed_files(code, fn))
@@ -120,7 +128,12 @@ def adopted(task_name: str, step: Step, date: str | None, records: dict[str, Any
     if not isinstance(backend, StateDB) or not backend.changed_by_others():
         return None
     made = records.get(record_key(date))
-    if made is None or reasons(step, date, made, digests, files=True):
+    if made is None:
+        return None
+    different = reasons(step, date, made, digests, files=True)
+    if different:
+        print(f"mlops: {task_name} was made by another run meanwhile, but not as this run would make it "
+              f"({different[0]}); this run makes it again, replacing that output", file=sys.stderr)
         return None
     if not all(os.path.exists(path) for path in step.outputs(date).values()):
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,20 +13,22 @@ from typing import Any
 from mlops.common.errors import MlopsError
 from mlops.common.files import project_toml
 from mlops.config import Config
-from mlops.doit_adapter import backend, loader
+from mlops.doit_adapter import backend, loader, session
 from mlops.doit_adapter.checker import checker_for
 from mlops.doit_adapter.reporter import Reporter
-from mlops.doit_adapter.session import Invocation, invocation
+from mlops.doit_adapter.session import STATE_FILE, Invocation, invocation
 from mlops.doit_adapter.tasks import kind_creator, print_config_creator
 from mlops.run import signals
 from mlops.run.executor import LocalExecutor
-
-STATE_FILE = ".doit-state.json"
 
 
 def dodo(dodo_file: str | Path) -> dict[str, Any]:
     """Return DOIT_CONFIG and every built-in task creator; exit with one line on a config error."""
     root = Path(dodo_file).resolve().parent
+    if _loader_active(root) and not session.LOADER_ACTIVE:
+        # doit reads its plugins from the pyproject.toml of the folder it starts in (-f, -k, a subfolder).
+        sys.exit(f"mlops: error: doit was started outside the project folder {root.name}/, so it did not read "
+                 f"the project's settings from its pyproject.toml; run it there: cd {_relative(root)} && doit ...")
     try:
         started = invocation(root)
         if not _loader_active(root):
@@ -57,6 +60,12 @@ def doit_config(started: Invocation) -> dict[str, Any]:
 def _registered(root: Path, category: str, name: str, plugin: str) -> bool:
     plugins = project_toml(root).get("tool", {}).get("doit", {}).get("plugins", {})
     return bool(plugins.get(category, {}).get(name) == plugin)
+
+
+def _relative(root: Path) -> str:
+    """Return the project folder as the user can reach it from where doit was started."""
+    started = Path(os.environ.get("PWD") or root)
+    return os.path.relpath(root, started) if started.is_absolute() else str(root)
 
 
 def _loader_active(root: Path) -> bool:

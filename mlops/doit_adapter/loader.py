@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -14,14 +15,23 @@ from mlops.doit_adapter import session
 from mlops.doit_adapter.tasks import KIND_MARK
 
 NAME = "mlops"
+PRINTING = frozenset({"list", "why", "dumpdb", "info"})  # commands that only print (no step, no network)
 PLUGIN = "mlops.doit_adapter.loader:Loader"
 
 
 class Loader(DodoTaskLoader):  # type: ignore[misc]
     """Load dodo.py as doit does; a task word naming no planned step fails in one line."""
 
+    def setup(self, opt_values: Any) -> None:
+        """Import dodo.py, as doit does, telling it that this loader reads it."""
+        session.LOADER_ACTIVE.append(True)
+        super().setup(opt_values)
+
     def load_tasks(self, cmd: Any, pos_args: list[str]) -> Any:
         """Check `pos_args` (task names, as doit parsed them), then create the tasks."""
+        if getattr(cmd, "name", "") in PRINTING:
+            # Like any Unix filter: end quietly when the reader of the output goes away (doit list | head).
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         current = session.current()
         if current is not None:
             try:

@@ -12,8 +12,11 @@ from mlops.config.words import refuse_bare_deletions
 from mlops.doit_adapter import internals
 from mlops.plan import Step, StepKind, check_task_words, env_dir, plan, step_kinds
 from mlops.state.digests import DigestCache
+from mlops.state.store import check_folder
 
 DIGESTS_FILE = ".digests.json"
+STATE_FILE = ".doit-state.json"
+STATE_FILES = (STATE_FILE, f"{STATE_FILE}.journal", f"{STATE_FILE}.lock", DIGESTS_FILE)
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,10 @@ class Invocation:
         refuse_bare_deletions(words)
         check_task_words(words, self.kinds, self.steps)
         keep(self.config)
-        self.env_dir.mkdir(parents=True, exist_ok=True)
+        check_folder(self.env_dir, STATE_FILES)
 
 
+LOADER_ACTIVE: list[bool] = []  # not empty once our task loader imports dodo.py in this process
 _started: list[Invocation] = []  # the invocation dodo.py started in this process, for the task loader
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -79,4 +80,8 @@ def print_config_creator(cfg: Config) -> Creator:
 
 
 def _write_yaml(cfg: Config) -> None:
-    sys.stdout.write(cfg.to_yaml())
+    try:
+        sys.stdout.write(cfg.to_yaml())
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (print_config | head): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

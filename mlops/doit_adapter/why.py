@@ -61,9 +61,13 @@ class Why(DoitCmdBase):  # type: ignore[misc]
             return
         reasons = internals.status_reasons(status)
         made_here = {target for other in tasks.values() for target in other.targets}
+        checks = [getattr(check, "__self__", None) for check, _, _ in task.uptodate]
+        step = next((check.step for check in checks if isinstance(check, StepCheck)), None)
+        origins = {path: step.input_origin(name) for name, path in step.inputs.items()} if step else {}
         for dep in sorted(reasons.get("missing_file_dep", [])):
             if dep not in made_here:  # one an upstream step makes is no error: it runs first
-                yield f"input missing: {dep} (no step makes it); the step cannot run until it exists"
+                where = origins.get(dep, "no step makes it")
+                yield f"input missing: {dep} ({where}); the step cannot run until it exists"
         values = self.dep_manager.get_values(task.name)
         explained, never_made = [], False
         for check, _, _ in reasons.get("uptodate_false", []):

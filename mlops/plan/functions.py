@@ -16,7 +16,12 @@ DEFAULT_STEP_MODULES = ("mlops.pipelines",)
 def source_file(dotted: str, where: object, root: Path, allowed: tuple[str, ...]) -> str:
     """Return the source file of the step function `dotted`, refusing modules outside the allowlist."""
     module, _, function = dotted.rpartition(".")
-    origin, defined = module_functions(module)
+    try:
+        origin, defined = module_functions(module)
+    except SyntaxError as error:
+        place = shown_path(error.filename or module, root)
+        raise ConfigError(f"{place}:{error.lineno}: syntax error ({error.msg}) in the module of {where} "
+                          f"({dotted}); fix it, then run again") from None
     shown = shown_path(origin, root) if origin else ""
     local = bool(shown) and not os.path.isabs(shown)
     if not local and not any(module == prefix or module.startswith(prefix + ".") for prefix in allowed):

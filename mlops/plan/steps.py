@@ -73,6 +73,17 @@ class Step:
         """Return what the runner reads of the section for the step (its fn and extra inputs)."""
         return {key: self.section.get(key, MISSING) for key in RUNNER_KEYS}
 
+    def input_origin(self, name: str) -> str:
+        """Say where input `name` comes from: the config key that names it, or the step that makes it."""
+        if name in (self.section.get("inputs") or {}):
+            return f"{PIPELINES}.{self.pipeline}.{self.kind.name}.inputs.{name}"
+        return next((f"the output of {need}:{self.pipeline}" for need in self.kind.needs), "a step it needs")
+
+    def missing_inputs(self) -> list[str]:
+        """Return one line per input file that does not exist, naming where it comes from."""
+        return [f"input '{name}' is {'not a file' if os.path.exists(path) else 'missing'}: {path} "
+                f"({self.input_origin(name)})" for name, path in self.inputs.items() if not os.path.isfile(path)]
+
     def call(self, date: str | None = None) -> StepCall:
         """Return the call that runs this step (for `date`, when it is dated)."""
         return StepCall(self.task, self.section["fn"], self.inputs, self.params(date), self.outputs(date),

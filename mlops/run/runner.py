@@ -14,7 +14,9 @@ from typing import Any
 from mlops.common.errors import StepError
 from mlops.plan.steps import StepCall
 from mlops.run.code import checked_bytecode, project_files
+from mlops.run.failure import step_failed
 from mlops.run.reads import Reads, TrackedParams
+from mlops.run.signals import Stopped
 
 STAGING = ".staging-"
 
@@ -25,6 +27,8 @@ def run_step(call: StepCall) -> dict[str, Any]:
     function = load_function(call.fn)
     targets = [Path(path) for path in call.outputs.values()]
     for target in targets:
+        if target.is_dir():
+            raise StepError(f"{target} is a folder, where the step's output file goes; move it away")
         target.parent.mkdir(parents=True, exist_ok=True)
         if call.root and not inside(str(target), call.root):
             raise StepError(f"{target} resolves outside {call.root}/ (a symbolic link?); "
@@ -40,7 +44,12 @@ def run_step(call: StepCall) -> dict[str, Any]:
         for key, value in call.runner_reads.items():
             runner.value((key,), value)
         inputs = {name: Path(path) for name, path in call.inputs.items()}
-        function(inputs=inputs, params=TrackedParams(copy.deepcopy(call.params), reads), outputs=dict(staged))
+        try:
+            function(inputs=inputs, params=TrackedParams(copy.deepcopy(call.params), reads), outputs=dict(staged))
+        except Stopped:
+            raise
+        except (Exception, SystemExit) as error:
+            raise step_failed(call, error, error.__traceback__) from None
         missing = [name for name, path in staged.items() if not path.is_file()]
         if missing:
             raise StepError(f"{call.fn} did not write outputs['{missing[0]}']; "

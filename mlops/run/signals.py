@@ -16,6 +16,10 @@ from types import FrameType
 EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
+class Stopped(SystemExit):
+    """The exit a signal asks for (not a step calling sys.exit)."""
+
+
 def install() -> None:
     """Handle SIGINT and SIGTERM in this process (only from the main thread, as Python requires)."""
     for signum in EXIT_CODES:
@@ -29,7 +33,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     name = signal.Signals(signum).name
     extra = f"; stopped {stopped} child process(es)" if stopped else ""
     print(f"mlops: {name} received, stopping{extra}; finished steps stay recorded", file=sys.stderr)
-    raise SystemExit(EXIT_CODES[signum])
+    raise Stopped(EXIT_CODES[signum])
 
 
 def stop_descendants(signum: int) -> int:

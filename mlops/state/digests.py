@@ -51,7 +51,10 @@ class DigestCache:
         cached = entries.get(path)
         if cached is not None and cached[:3] == key:
             return str(cached[3])
-        digest = file_digest(path)
+        try:
+            digest = file_digest(path)
+        except OSError as error:  # a folder where a file should be, an unreadable file: it differs from any file
+            return f"<{error.strerror}>"
         self.hashed += 1
         entries[path] = [*key, digest]
         return digest
@@ -60,13 +63,14 @@ class DigestCache:
         """Write the cache atomically; losing it only costs hashing again."""
         if self.path is None or not self.hashed:
             return
-        write_atomically(self.path, json.dumps(self.entries))
+        with contextlib.suppress(OSError):  # a folder we cannot write: the next run hashes again
+            write_atomically(self.path, json.dumps(self.entries))
 
     def _entries(self) -> dict[str, list[Any]]:
         if self.entries is None:
             self.entries = {}
             if self.path is not None:
-                with contextlib.suppress(FileNotFoundError, ValueError):
+                with contextlib.suppress(OSError, ValueError, TypeError):
                     self.entries = dict(parse_json(self.path.read_text()))
                 atexit.register(self.save)
         return self.entries

@@ -10,13 +10,18 @@ The snapshot is read only when a task's state is first needed (`doit list` never
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from mlops.common.errors import StateError
 from mlops.common.files import parse_json, write_atomically
 from mlops.state.failures import Failures, now_ns
 
@@ -150,11 +155,7 @@ def _stored(value: Any) -> Any:
 
 def read_state(snapshot: str, journal: str) -> dict[str, dict[str, Any]]:
     """Return the snapshot with the journal replayed on top; unreadable parts count as absent."""
-    try:
-        with open(snapshot) as handle:
-            state: dict[str, dict[str, Any]] = parse_json(handle.read())
-    except (FileNotFoundError, ValueError):
-        state = {}
+    state = _snapshot(snapshot)
     try:
         with open(journal) as handle:
             lines = handle.readlines()
@@ -165,10 +166,45 @@ def read_state(snapshot: str, journal: str) -> dict[str, dict[str, Any]]:
             entry = json.loads(line)
         except ValueError:
             continue  # torn by a kill mid-write: that task simply has no new record
-        if "set" in entry:
+        if not isinstance(entry, dict):
+            continue
+        if "set" in entry and isinstance(entry["values"], dict):
             state.setdefault(entry["set"], {}).update(entry["values"])
         elif "remove" in entry:
             state.pop(entry["remove"], None)
         elif entry.get("remove_all"):
             state = {}
     return state
+
+
+def _snapshot(path: str) -> dict[str, dict[str, Any]]:
+    """Return the snapshot's records; a damaged snapshot is set aside (renamed, never deleted), said in one line."""
+    try:
+        with open(path) as handle:
+            state = parse_json(handle.read())
+        if isinstance(state, dict) and all(isinstance(record, dict) for record in state.values()):
+            return state
+    except FileNotFoundError:
+        return {}
+    except (ValueError, UnicodeDecodeError):
+        pass
+    aside = f"{path}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+    with contextlib.suppress(FileNotFoundError):  # another run set it aside first
+        os.rename(path, aside)
+        print(f"mlops: {path} was damaged (not a state file); kept as {aside}; "
+              "the steps whose records it held run again", file=sys.stderr)
+    return {}
+
+
+def check_folder(folder: Path, names: Iterable[str]) -> None:
+    """Fail in one line if the state cannot be kept in `folder`: made, writable, its files regular files."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StateError(f"{folder}/: cannot make the folder of outputs and state ({error.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StateError(f"{folder}/ is not writable; mlops keeps outputs and state there")
+    for name in names:
+        path = folder / name
+        if path.exists() and not path.is_file():
+            raise StateError(f"{path} is a folder (or not a file), where mlops keeps its state; move it away")

@@ -1,0 +1,31 @@
+"""A step's own failure, told as the step's frames of the traceback and one line naming the step."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from types import TracebackType
+
+from mlops.common.errors import StepFailed
+from mlops.common.names import one_line
+from mlops.config.model import masked
+from mlops.plan.steps import StepCall
+
+SHOWN = 300  # characters of the parameters shown
+
+
+def step_failed(call: StepCall, error: BaseException, call_site: TracebackType | None) -> StepFailed:
+    """Return the failure of `call`'s function: the frames from the function down, then one line.
+
+    `call_site` is the traceback entry of the runner's call of the function: the frames above it
+    are the framework's and doit's, noise to the author of the step.
+    """
+    frames = call_site.tb_next if call_site is not None else error.__traceback__
+    if isinstance(error, SystemExit):
+        what = f"called sys.exit({error.code!r}); a step reports a failure by raising an exception"
+    else:
+        what = f"raised {type(error).__name__}: {one_line(str(error))[:SHOWN]}"
+    params = json.dumps(masked(call.params), default=str, sort_keys=True)
+    shown = params if len(params) <= SHOWN else params[:SHOWN] + "..."
+    trace = "".join(traceback.format_exception(type(error), error, frames)).rstrip()
+    return StepFailed(f"{call.fn} {what} (params: {shown})", trace)

@@ -1,0 +1,131 @@
+"""Every failure a user can hit: one line that says what to do, a non-zero exit, no traceback of ours,
+nothing lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import DOIT, environment, ran, run_doit
+
+EXITS = "\n\ndef exits(inputs, params, outputs):\n    import sys\n    sys.exit(3)\n"
+RAISES = ("\n\ndef raises(inputs, params, outputs):\n    check(params)\n\n\n"
+          "def check(params):\n    raise ValueError(f\"alpha {params['alpha']} is not a number\")\n")
+
+
+def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_a_step_that_calls_sys_exit_fails_in_one_line(ran_project: Path) -> None:
+    with (ran_project / "tiny_steps.py").open("a") as steps:
+        steps.write(EXITS)
+    result = run_doit(ran_project, "train:a", "pipelines.a.train.fn=tiny_steps.exits")
+    assert result.returncode == 1
+    assert ("train:a: tiny_steps.exits called sys.exit(3); a step reports a failure by raising an exception "
+            '(params: {"alpha": 0.5, "api_token": "", "unused": 1})') in result.stdout
+
+
+def test_a_step_exception_shows_the_steps_frames_and_one_line_with_its_params(ran_project: Path) -> None:
+    with (ran_project / "tiny_steps.py").open("a") as steps:
+        steps.write(RAISES)
+    result = run_doit(ran_project, "train:a", "pipelines.a.train.fn=tiny_steps.raises",
+                      env={"MLOPS_TEST_TOKEN": "SENTINEL-9"})
+    assert result.returncode == 1
+    trace = result.stdout[result.stdout.index("Traceback"):]
+    frames = [line for line in trace.splitlines() if line.startswith('  File "')]
+    assert [line.rsplit(" ", 1)[-1] for line in frames] == ["raises", "check"]
+    assert ("train:a: tiny_steps.raises raised ValueError: alpha 0.5 is not a number "
+            '(params: {"alpha": 0.5, "api_token": "********", "unused": 1})') in trace
+    assert "SENTINEL-9" not in result.stdout + result.stderr
+
+
+def test_a_missing_input_stops_the_step_before_it_runs(ran_project: Path) -> None:
+    features = ran_project / "outputs/dev/a/prepare/features.csv"
+    before = features.stat().st_mtime_ns
+    words = ("prepare:a", "+pipelines.a.prepare.inputs.holidays=data/nope.csv")
+    result = run_doit(ran_project, *words)
+    assert result.returncode == 1
+    assert ("prepare:a: input 'holidays' is missing: data/nope.csv (pipelines.a.prepare.inputs.holidays); "
+            "the step did not run") in result.stdout
+    assert features.stat().st_mtime_ns == before
+    why = run_doit(ran_project, "why", *words).stdout.splitlines()
+    assert why[0] == ("prepare:a: input missing: data/nope.csv (pipelines.a.prepare.inputs.holidays); "
+                      "the step cannot run until it exists")
+
+
+def test_a_damaged_state_file_is_set_aside_and_said(ran_project: Path) -> None:
+    state = ran_project / "outputs/dev/.doit-state.json"
+    (ran_project / "outputs/dev/.doit-state.json.journal").write_text("")
+    state.write_text('{"garbage": ')
+    result = run_doit(ran_project)
+    assert result.returncode == 0
+    kept = list(state.parent.glob(".doit-state.json.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_text() == '{"garbage": '
+    assert result.stderr.count("\n") == 1 and f"kept as outputs/dev/{kept[0].name}" in result.stderr
+    assert ran(run_doit(ran_project)) == set()
+
+
+@pytest.mark.parametrize("name", [".doit-state.json", ".digests.json"])
+def test_a_folder_where_the_state_goes_is_one_line(ran_project: Path, name: str) -> None:
+    path = ran_project / "outputs/dev" / name
+    path.unlink()
+    path.mkdir()
+    for command in ((), ("why",)):
+        result = run_doit(ran_project, *command)
+        assert (result.returncode, result.stderr) == (1, f"mlops: error: outputs/dev/{name} is a folder (or not "
+                                                          "a file), where mlops keeps its state; move it away\n")
+
+
+def test_a_folder_where_an_output_goes_fails_that_step_in_one_line(ran_project: Path) -> None:
+    model = ran_project / "outputs/dev/a/train/model.pkl"
+    model.unlink()
+    model.mkdir()
+    why = run_doit(ran_project, "why")
+    no_traceback(why)
+    assert "train:a: output changed since the step made it: outputs/dev/a/train/model.pkl" in why.stdout
+    result = run_doit(ran_project)
+    no_traceback(result)
+    assert "train:a: outputs/dev/a/train/model.pkl is a folder, where the step's output file goes; move it away" \
+        in result.stdout
+
+
+def test_a_syntax_error_in_a_step_module_names_file_and_line(ran_project: Path) -> None:
+    with (ran_project / "tiny_steps.py").open("a") as steps:
+        steps.write("\n\ndef broken(:\n")
+    for command in (("list",), ()):
+        result = run_doit(ran_project, *command)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.startswith("mlops: error: tiny_steps.py:22: syntax error (invalid syntax) in the "
+                                        "module of pipelines.a.prepare.fn")
+
+
+@pytest.mark.parametrize("words", [("-f", "../dodo.py", "list"), ("-k", "list")])
+def test_doit_started_in_a_subfolder_says_where_to_run(ran_project: Path, words: tuple[str, ...]) -> None:
+    sub = ran_project / "sub"
+    sub.mkdir()
+    result = subprocess.run([DOIT, *words], cwd=sub, env={**environment(), "PWD": str(sub)},
+                            capture_output=True, text=True)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (f"mlops: error: doit was started outside the project folder {ran_project.name}/, "
+                             "so it did not read the project's settings from its pyproject.toml; "
+                             "run it there: cd .. && doit ...\n")
+
+
+def test_dumpdb_prints_the_state(ran_project: Path) -> None:
+    result = run_doit(ran_project, "dumpdb")
+    assert result.returncode == 0
+    state = json.loads(result.stdout)
+    assert set(state["train:a"]["_values_:"]["made"][""]) == {"reads", "files", "code", "outputs"}
+
+
+@pytest.mark.parametrize("command", ["list --all", "why", "print_config"])
+def test_a_closed_pipe_ends_a_printing_command_quietly(ran_project: Path, command: str) -> None:
+    for index in range(60):  # enough lines to fill the pipe
+        (ran_project / f"conf/pipelines/p{index}.yaml").write_text((ran_project / "conf/pipelines/a.yaml").read_text())
+    result = subprocess.run(f"{DOIT} {command} | head -1", shell=True, cwd=ran_project, env=environment(),
+                            capture_output=True, text=True)
+    assert result.stderr == "" and len(result.stdout.splitlines()) == 1

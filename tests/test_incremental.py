@@ -242,7 +242,10 @@ def test_a_date_option_is_the_date_override(project: Path) -> None:
     assert forecast.read_text() == "2026-03-03|2026-03-03"
     assert doit(project, "predict:a", "date=2026-03-03") == set()
     assert doit(project, "predict:a", "--date=2026-03-03") == set()
-    assert doit(project, "predict:a", "date=2026-03-04", "--date", "2026-03-03") == set()
+    both = run_doit(project, "predict:a", "date=2026-03-04", "--date", "2026-03-03")
+    assert (both.returncode, both.stdout) == (1, "")
+    assert both.stderr == "mlops: error: date=2026-03-04 and --date 2026-03-03 disagree; give the day once\n"
+    assert doit(project, "predict:a", "date=2026-03-03", "--date", "2026-03-03") == set()
 
 
 def test_a_failed_run_keeps_every_record_and_why_names_the_failure(project: Path) -> None:

@@ -38,11 +38,16 @@ def test_the_sentinel_appears_nowhere(tmp_path: Path) -> None:
     (project / "conf" / "pipelines" / "deep.yaml").write_text(
         "prepare: {fn: tiny_steps.prepare, inputs: {raw: data/b.txt}, scale: 1}\n"
         "train: {fn: secret_steps.whole, creds: {user: u, password: '${tracking.token}'},"
-        " users: [{name: n, api_key: '${tracking.token}'}]}\n")
+        " users: [{name: n, api_key: '${tracking.token}'}], auth: '${tracking.token}',"
+        " db: {credential: '${tracking.token}', passwd: '${tracking.token}', private_key: '${tracking.token}'},"
+        " github_pat: '${tracking.token}', session_cookie: '${tracking.token}'}\n")
     commands = [
         [], [], ["--continue"], ["why"], ["list", "--all", "--status"], ["print_config"], ["info", "train:a"],
         ["pipelines.a.train.alpah=1"], ["user=${oc.env:MLOPS_TOKEN}"], ["predict:a", "--date", "x"],
         ["why", "env=prod"], ["env=prod", "train:a"], ["publish"], ["clean", "train:a"],
+        # typed on the command line: never cached, never printed
+        ["print_config", f"tracking.token={SENTINEL}"], ["list", f"+pipelines.a.train.api_key={SENTINEL}"],
+        [f"+pipelines.deep.train.auth_header={SENTINEL}", "train:deep"], ["dumpdb"],
     ]
     printed = []
     for args in commands:

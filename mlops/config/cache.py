@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.common.files import parse_json, stat_key, write_atomically
-from mlops.config.model import CONF_DIR, Config
+from mlops.config.model import CONF_DIR, Config, secret_path
 
 FORMAT = 2
 FOLDER = ".mlops/cache"
@@ -71,6 +71,8 @@ class ConfigCache:
         """Save `cfg` for `overrides`, unless it used a resolver whose result the cache cannot vouch for."""
         if not cfg.resolvers <= PURE_RESOLVERS:
             return
+        if any(secret_path(override.partition("=")[0].lstrip("+~").split(".")) for override in overrides):
+            return  # a secret typed on the command line: never written anywhere, so composed every time
         names = sorted(cfg.env_names)
         salt = secrets.token_hex(16)
         read = {os.environ[name]: name for name in names if os.environ.get(name)}

@@ -23,11 +23,10 @@ from mlops.common.errors import ConfigError
 from mlops.common.names import IDENTIFIER, PLAIN_NAME, escaped, one_line
 from mlops.config import explain, hydra_adapter, resolvers
 from mlops.config.cache import ConfigCache
-from mlops.config.model import CONF_DIR, PIPELINES, Config
+from mlops.config.model import CONF_DIR, ENV_GROUP, PIPELINES, Config
 from mlops.config.resolvers import PYPROJECT
 
 BASE = "config"
-ENV_GROUP = "env"
 RESOLVER_USE = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
 ABSENT = object()
 
@@ -75,14 +74,19 @@ def _base_texts(conf_dir: Path) -> Iterator[str]:
 def parse_overrides(overrides: Sequence[str]) -> list[Override]:
     """Parse Hydra override strings, naming the one that does not follow the grammar."""
     parser = OverridesParser.create()
-    parsed = []
+    parsed: list[Override] = []
     for line in overrides:
         try:
             parsed.extend(parser.parse_overrides([line]))
         except OverrideParseException as error:
             reason = escaped(str(error).splitlines()[0])
+            if not line.isascii():
+                reason = "a value with characters beyond ASCII must be quoted: key='value'"
             raise ConfigError(f"override '{escaped(line)}' is not valid Hydra override syntax ({reason}); "
                               "write key=value, +key=value, ++key=value or ~key=") from None
+        if parsed[-1].is_sweep_override():
+            raise ConfigError(f"{escaped(line)}: sweeps (a,b, choice(...), range(...), interval(...)) are not "
+                              "supported yet; give one value per key")
     return parsed
 
 

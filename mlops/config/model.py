@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 CONF_DIR = "conf"
+ENV_GROUP = "env"  # the config group of env patches, and the key naming the stack
 PIPELINES = "pipelines"
-SECRET_KEY = re.compile(r"pass(word|wd)|token|secret|credential|api_?key|(^|[_-])key$", re.IGNORECASE)
+# The one list of secret-looking key names (README, "Secrets"): any key along a path that matches.
+SECRET_KEY = re.compile(r"pass(word|wd|phrase)|token|secret|credential|api_?key|private|cookie|authorization|"
+                        r"(^|[_-])(auth|pat|pwd)([_-]|$)|(^|[_-])key$", re.IGNORECASE)
 MASK = "********"
 
 
@@ -54,7 +57,7 @@ class Config:
 
 
 def secret_path(parts: Sequence[str]) -> bool:
-    """Say whether any key along a config key path looks secret (password, token, secret, key)."""
+    """Say whether any key along a config key path looks secret (SECRET_KEY)."""
     return any(SECRET_KEY.search(str(part)) for part in parts)
 
 

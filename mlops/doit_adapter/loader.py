@@ -15,6 +15,7 @@ from mlops.doit_adapter import session
 from mlops.doit_adapter.tasks import KIND_MARK
 
 NAME = "mlops"
+TASK_COMMANDS = frozenset({"run", "list", "info", "clean", "forget", "ignore"})  # their words name tasks
 PRINTING = frozenset({"list", "why", "dumpdb", "info"})  # commands that only print (no step, no network)
 PLUGIN = "mlops.doit_adapter.loader:Loader"
 
@@ -40,6 +41,11 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
             except MlopsError as error:
                 sys.exit(f"mlops: error: {error}")
         tasks = super().load_tasks(cmd, pos_args)
+        if current is not None and getattr(cmd, "name", "") in TASK_COMMANDS:
+            try:
+                check_words(pos_args, tasks, _overridden_date(current.command_line.overrides))
+            except MlopsError as error:
+                sys.exit(f"mlops: error: {error}")
         # The config, the plan and the tasks live until the command ends: keep the cyclic garbage
         # collector from rescanning them at every collection while the steps run or are checked.
         gc.freeze()
@@ -53,3 +59,35 @@ def check_kind_names(kinds: Iterable[str], commands: Iterable[str], namespace: d
             raise ConfigError(f"steps.{name}: '{name}' is a doit command; give the step kind another name")
         if getattr(namespace.get(f"task_{name}"), KIND_MARK, None) != name:
             raise ConfigError(f"steps.{name}: dodo.py already has a task '{name}'; give the step kind another name")
+
+
+def check_words(words: list[str], tasks: list[Any], date: str | None) -> None:
+    """Fail on a word naming no task (with the choices), and on a `--date` that no dated task takes or
+    that disagrees with `date=` on the same command line."""
+    names = {task.name for task in tasks}
+    dated = {task.name for task in tasks if any(param.get("name") == "date" for param in task.params)}
+    previous, rest = "", iter(words)
+    for word in rest:
+        if word == "--date" or word.startswith("--date="):
+            value = word.partition("=")[2] or next(rest, "")
+            if previous not in dated:
+                example = min(dated, default="predict:<pipeline>")
+                raise ConfigError(f"--date {value}: only a dated step's task takes it (such as {example}); "
+                                  f"for every pipeline, write date={value}")
+            if date is not None and value != date:
+                raise ConfigError(f"date={date} and --date {value} disagree; give the day once")
+        elif word in names or word.startswith("-") or any(char in word for char in "*?["):
+            previous = word
+        else:
+            groups = sorted(name for name in names if ":" not in name)
+            raise ConfigError(f"{word}: no such task; choose one of: {', '.join(groups)} (doit list --all shows each)")
+
+
+def _overridden_date(overrides: Iterable[str]) -> str | None:
+    """Return the day a `date=` word sets on the command line, if any (the last one wins, as in Hydra)."""
+    found = None
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+") == "date":
+            found = value
+    return found

@@ -46,7 +46,7 @@ def step_task(step: Step, digests: DigestCache, executor: Executor, redate: Reda
         "file_dep": list(step.inputs.values()),
         "targets": list(step.outputs(step.date).values()),
         "uptodate": [check.check],
-        "clean": [(clean_outputs, [step])],
+        "clean": [CleanOutputs(step)],
     }
     if step.date is not None:
         # One output per date, each judged by the files it was made from (the check's record per date):
@@ -56,6 +56,20 @@ def step_task(step: Step, digests: DigestCache, executor: Executor, redate: Reda
         task["params"] = [{"name": "date", "long": "date", "type": date_option, "default": step.date,
                            "help": "the day to run for, YYYY-MM-DD (default: the config's date, %(default)s)"}]
     return task
+
+
+class CleanOutputs:
+    """A step's clean action, saying what it deletes (`doit clean --dry-run` prints it)."""
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+
+    def __call__(self) -> None:
+        clean_outputs(self.step)
+
+    def __str__(self) -> str:
+        files = ", ".join(f"{self.step.folder}/{file.format(date='*')}" for file in self.step.kind.outputs.values())
+        return f"<delete {files}"  # doit shows it without its first character, as for a function's repr
 
 
 def date_option(value: str) -> str:

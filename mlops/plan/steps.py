@@ -11,7 +11,7 @@ from typing import Any
 
 from mlops.common.errors import ConfigError
 from mlops.common.files import settings
-from mlops.common.names import PLAIN_NAME, check_date
+from mlops.common.names import IDENTIFIER, PLAIN_NAME, check_date
 from mlops.config.model import PIPELINES, Config
 from mlops.plan.functions import DEFAULT_STEP_MODULES, source_file
 from mlops.plan.kinds import StepKind, step_kinds
@@ -111,6 +111,8 @@ def plan(cfg: Config, kinds: dict[str, StepKind] | None = None) -> list[Step]:
     steps = []
     for pipeline, pipeline_cfg in cfg.pipelines.items():
         where = Where(f"{PIPELINES}.{pipeline}", cfg.pipeline_files.get(pipeline), cfg.root)
+        if not IDENTIFIER.match(str(pipeline)):
+            raise ConfigError(f"{where}: a pipeline name must be a plain identifier (letters, digits, _)")
         sections = _step_sections(pipeline_cfg or {}, where, kinds)
         folder = f"{base}/{pipeline}"
         for name, section in sections.items():

@@ -129,3 +129,53 @@ def test_a_closed_pipe_ends_a_printing_command_quietly(ran_project: Path, comman
     result = subprocess.run(f"{DOIT} {command} | head -1", shell=True, cwd=ran_project, env=environment(),
                             capture_output=True, text=True)
     assert result.stderr == "" and len(result.stdout.splitlines()) == 1
+
+
+BAD_WORDS = [
+    (("trian",), "trian: no such task; choose one of: evaluate, predict, prepare, print_config, publish, train "
+                 "(doit list --all shows each)"),
+    (("list", "trian"), "trian: no such task; choose one of:"),
+    (("predict", "--date", "2026-02-02"), "--date 2026-02-02: only a dated step's task takes it (such as predict:a); "
+                                          "for every pipeline, write date=2026-02-02"),
+    (("predict:a", "date=2026-02-01", "--date", "2026-02-02"),
+     "date=2026-02-01 and --date 2026-02-02 disagree; give the day once"),
+    (("pipelines.a.train.alpha=0.1,0.3",), "pipelines.a.train.alpha=0.1,0.3: sweeps (a,b, choice(...), range(...), "
+                                            "interval(...)) are not supported yet; give one value per key"),
+    (("pipelines.a.train.alpha=choice(1,2)",), "sweeps (a,b, choice(...), range(...), interval(...)) are not supported"),
+    (("pipelines.a.train.alpha=é",), "(a value with characters beyond ASCII must be quoted: key='value')"),
+    (("+pipelines.new-p.prepare={fn: tiny_steps.prepare}",),
+     "pipelines.new-p: a pipeline name must be a plain identifier (letters, digits, _)"),
+]
+
+
+def test_bad_words_give_one_line_and_run_nothing(ran_project: Path) -> None:
+    before = {path: path.stat().st_mtime_ns for path in (ran_project / "outputs").rglob("*") if path.is_file()}
+    for words, message in BAD_WORDS:
+        result = run_doit(ran_project, *words)
+        assert (result.returncode, result.stdout) == (1, ""), words
+        assert result.stderr.startswith("mlops: error: ") and message in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+    after = {path: path.stat().st_mtime_ns for path in (ran_project / "outputs").rglob("*") if path.is_file()}
+    assert after == before
+
+
+def test_a_long_added_key_is_just_a_key(ran_project: Path) -> None:
+    result = run_doit(ran_project, f"+{'k' * 300}=1")
+    assert result.returncode == 0 and ran(result) == set(), result.stderr
+
+
+def test_an_env_file_that_leaves_env_to_the_base_is_warned_about(ran_project: Path) -> None:
+    (ran_project / "conf/env/staging.yaml").write_text("# @package _global_\ngcp:\n  project: x\n")
+    result = run_doit(ran_project, "list", "env=staging")
+    assert result.returncode == 0
+    assert result.stderr == ("mlops: warning: conf/env/staging.yaml does not set `env:`, so ${env} is 'dev' from the "
+                             "base and what is built from it points there; set `env: staging`, or `env: dev` to say "
+                             "so\n")
+
+
+def test_clean_dry_run_names_what_it_deletes(ran_project: Path) -> None:
+    result = run_doit(ran_project, "clean", "--dry-run", "train:a", "predict:a")
+    assert result.stdout.splitlines() == [
+        "train:a - executing 'Python: delete outputs/dev/a/train/model.pkl'",
+        "predict:a - executing 'Python: delete outputs/dev/a/predict/forecast_*.csv'"]
+    assert (ran_project / "outputs/dev/a/train/model.pkl").is_file()

@@ -149,3 +149,17 @@ def test_a_moved_project_composes_again(project: Path, tmp_path: Path, monkeypat
     moved = project.rename(tmp_path / "moved")  # the same files (inodes), in another folder
     monkeypatch.chdir(moved)
     assert loaded(moved).values["here"] == str(moved)
+
+
+def test_a_resolver_used_in_a_search_folder_counts_as_used(project: Path) -> None:
+    (project / "shared" / "db").mkdir(parents=True)
+    (project / "shared" / "db" / "main.yaml").write_text("stamp: ${mlops_test_clock:}\n")
+    config = project / "conf" / "config.yaml"
+    config.write_text(config.read_text().replace("  - env: dev\n", "  - env: dev\n  - db: main\n")
+                      + "hydra:\n  searchpath: [file://shared]\n")
+    ticks = []
+    OmegaConf.register_new_resolver("mlops_test_clock", lambda: ticks.append(1) or len(ticks), replace=True)
+    try:
+        assert [loaded(project).values["db"]["stamp"] for _ in range(3)] == [1, 2, 3]
+    finally:
+        OmegaConf.clear_resolver("mlops_test_clock")

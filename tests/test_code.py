@@ -93,7 +93,7 @@ def test_a_distribution_upgrade_reruns_the_steps_importing_it_unless_turned_off(
     assert why.stdout == "train:a: tinydist: 1.0 -> 1.1\n"
     assert doit(ran_project, **env) == {"train:a", "train:b"}  # its output is the same: nothing downstream
     edit(ran_project / "pyproject.toml", "[tool.mlops]\n", "[tool.mlops]\ntrack_versions = false\n")
-    doit(ran_project, **env)
+    assert doit(ran_project, **env) == set()  # turning tracking off (or on) reruns nothing
     fake_distribution(site, "2.0")
     assert doit(ran_project, **env) == set()
 
@@ -148,3 +148,66 @@ def test_code_edited_after_the_run_loaded_it_is_never_recorded_as_run(ran_projec
     assert doit(ran_project, "evaluate:a", "pipelines.a.train.alpha=0.7") == {"evaluate:a"}
     assert '"size"' in (ran_project / "outputs/dev/a/evaluate/metrics.json").read_text()
     assert ran(run_doit(ran_project, "pipelines.a.train.alpha=0.7")) <= {"predict:a", "evaluate:b"}
+
+
+LAYOUT = {
+    "statistics.py": "def tag():\n    return '-s1'\n",  # named like a standard-library module
+    "pkg/__init__.py": "__all__ = ['sub']\n",
+    "pkg/sub.py": "def tag():\n    return '-p1'\n",  # reached through a star import
+    "deep/__init__.py": "",
+    "deep/inner.py": "def tag():\n    return '-d1'\n",  # reached as an attribute of an imported package
+    "src/models/util.py": "def tag():\n    return '-n1'\n",  # in namespace packages (no __init__.py)
+    "helper.py": "def used():\n    return '-h1'\n\n\ndef unused():\n    return 'x'\n",
+    "cols.py": "COLS = " + " + ".join(f"['c{index}']" for index in range(1200)) + "\n",  # too deep for ast.dump
+}
+TRAIN_ALL = '''
+import importlib
+from statistics import tag as stat_tag
+from shared_helper import tag as shared_tag
+from pkg import *
+import deep
+from src.models.util import tag as ns_tag
+from helper import used
+from cols import COLS
+
+importlib.import_module("deep.inner")
+
+
+def train_all(inputs, params, outputs):
+    text = stat_tag() + shared_tag() + sub.tag() + deep.inner.tag() + ns_tag() + used() + str(len(COLS))
+    outputs["model"].write_text(inputs["features"].read_text() + text)
+
+
+if __name__ == "__main__":
+    print("tried by hand")
+'''
+
+
+def test_every_way_a_step_reaches_project_code_is_tracked(ran_project: Path, tmp_path: Path) -> None:
+    for relative, text in LAYOUT.items():
+        (ran_project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (ran_project / relative).write_text(text)
+    outside = tmp_path / "elsewhere" / "shared_helper.py"
+    outside.parent.mkdir()
+    outside.write_text("def tag():\n    return '-l1'\n")
+    (ran_project / "shared_helper.py").symlink_to(outside)  # a link in the project to a file elsewhere
+    (ran_project / "tiny_steps.py").write_text((ran_project / "tiny_steps.py").read_text() + TRAIN_ALL)
+    edit(ran_project / "conf/pipelines/a.yaml", "fn: tiny_steps.train\n", "fn: tiny_steps.train_all\n")
+    assert "train:a" in doit(ran_project, "train:a")
+    assert (ran_project / "outputs/dev/a/train/model.pkl").read_text().endswith("-s1-l1-p1-d1-n1-h1" + "1200")
+    changes = [("statistics.py", "'-s1'", "'-s2'"), ("shared_helper.py", "'-l1'", "'-l2'"),
+               ("pkg/sub.py", "'-p1'", "'-p2'"), ("deep/inner.py", "'-d1'", "'-d2'"),
+               ("src/models/util.py", "'-n1'", "'-n2'"), ("helper.py", "'-h1'", "'-h2'"),
+               ("cols.py", "['c7']", "['c8']")]
+    for relative, old, new in changes:
+        path = outside if relative == "shared_helper.py" else ran_project / relative
+        text = path.read_text()
+        path.write_text(text.replace(old, new))
+        assert run_doit(ran_project, "why", "train:a").stdout == f"train:a: code changed: {relative}\n", relative
+        path.write_text(text)
+    for relative, old, new in [("helper.py", "return 'x'", "return 'y'"),  # a function the step does not use
+                               ("tiny_steps.py", "tried by hand", "tried again")]:  # never runs on import
+        edit(ran_project / relative, old, new)
+        assert run_doit(ran_project, "why", "train:a").stdout == "train:a: up to date\n", relative
+    (ran_project / "helper.py").unlink()
+    assert run_doit(ran_project, "why", "train:a").stdout == "train:a: code missing: helper.py\n"

@@ -141,7 +141,7 @@ BAD_WORDS = [
      "date=2026-02-01 and --date 2026-02-02 disagree; give the day once"),
     (("pipelines.a.train.alpha=0.1,0.3",), "pipelines.a.train.alpha=0.1,0.3: sweeps (a,b, choice(...), range(...), "
                                             "interval(...)) are not supported yet; give one value per key"),
-    (("pipelines.a.train.alpha=choice(1,2)",), "sweeps (a,b, choice(...), range(...), interval(...)) are not supported"),
+    (("pipelines.a.train.alpha=choice(1,2)",), "choice(...), range(...), interval(...)) are not supported"),
     (("pipelines.a.train.alpha=é",), "(a value with characters beyond ASCII must be quoted: key='value')"),
     (("+pipelines.new-p.prepare={fn: tiny_steps.prepare}",),
      "pipelines.new-p: a pipeline name must be a plain identifier (letters, digits, _)"),
@@ -179,3 +179,63 @@ def test_clean_dry_run_names_what_it_deletes(ran_project: Path) -> None:
         "train:a - executing 'Python: delete outputs/dev/a/train/model.pkl'",
         "predict:a - executing 'Python: delete outputs/dev/a/predict/forecast_*.csv'"]
     assert (ran_project / "outputs/dev/a/train/model.pkl").is_file()
+
+
+CALLABLES = '''
+
+import functools
+
+from tiny_reexport import shout as loud_train
+
+
+class Steps:
+    @staticmethod
+    def train(inputs, params, outputs):
+        train(inputs, params, outputs)
+
+
+partial_train = functools.partial(train)
+NOT_CALLABLE = 3
+'''
+
+
+def test_fn_may_name_any_callable_the_module_binds(ran_project: Path) -> None:
+    (ran_project / "tiny_reexport.py").write_text(
+        "def shout(inputs, params, outputs):\n    outputs['model'].write_text('LOUD')\n")
+    with (ran_project / "tiny_steps.py").open("a") as steps:
+        steps.write(CALLABLES)
+    for fn in ("tiny_steps.Steps.train", "tiny_steps.partial_train", "tiny_steps.loud_train"):
+        result = run_doit(ran_project, "train:a", f"pipelines.a.train.fn={fn}")
+        assert result.returncode == 0 and "train:a" in ran(result), (fn, result.stdout + result.stderr)
+    result = run_doit(ran_project, "train:a", "pipelines.a.train.fn=tiny_steps.NOT_CALLABLE")
+    assert result.returncode == 1 and "train:a: 'tiny_steps.NOT_CALLABLE' is not a function (it is a int)" \
+        in result.stdout
+    result = run_doit(ran_project, "list", "pipelines.a.train.fn=tiny_steps.nope")
+    assert result.stderr == ("mlops: error: pipelines.a.train.fn (in conf/pipelines/a.yaml): module 'tiny_steps' "
+                             "defines no function 'nope'; choose one of: Steps, evaluate, loud_train, partial_train, "
+                             "predict, prepare, train\n")
+
+
+def test_a_module_that_fails_as_it_is_imported_is_one_line_and_its_frames(ran_project: Path) -> None:
+    (ran_project / "broken_helper.py").write_text("SETTINGS = {}\nLIMIT = SETTINGS['limit']\n")
+    edit(ran_project / "tiny_steps.py", "import json\n", "import json\nimport broken_helper\n")
+    result = run_doit(ran_project, "prepare:a")
+    assert result.returncode == 1
+    assert ("prepare:a: cannot load step function 'tiny_steps.prepare': importing tiny_steps raised "
+            "KeyError: 'limit'") in result.stdout
+    frames = [line for line in result.stdout.splitlines() if line.startswith('  File "')]
+    assert [line.split('"')[1].rsplit("/", 1)[-1] for line in frames] == ["tiny_steps.py", "broken_helper.py"]
+
+
+def test_an_input_missing_for_one_run_keeps_the_record(ran_project: Path) -> None:
+    raw = ran_project / "data/a.txt"
+    raw.rename(ran_project / "a.txt.away")
+    assert run_doit(ran_project).returncode != 0
+    (ran_project / "a.txt.away").rename(raw)
+    assert ran(run_doit(ran_project)) == set()
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))

@@ -123,7 +123,7 @@ def test_each_date_keeps_the_values_it_was_made_with(project: Path) -> None:
         "predict:a: nothing made for 2026-02-02 yet\n")
     bad = run_doit(project, "why", "predict:a", "--date", "2026-02-30")
     assert bad.returncode != 0 and bad.stderr.strip().splitlines() == [
-        "ERROR: --date: '2026-02-30' is not a date; write --date=YYYY-MM-DD"]
+        "mlops: error: --date: '2026-02-30' is not a date; write --date=YYYY-MM-DD"]
 
 
 SHAPE_STEPS = '''\

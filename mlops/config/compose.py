@@ -50,7 +50,7 @@ def compose(root: Path, overrides: Sequence[str] = (), searchpath: Sequence[str]
         _attach_pipelines(cfg, {name: load_yaml(texts[name], files[name], root) for name in files})
         _apply_overrides(cfg, ours)
         values = _resolve(cfg, files, root, env_reads)
-    texts_read = [*overrides, *texts.values(), *_base_texts(conf_dir)]
+    texts_read = [*overrides, *texts.values(), *_base_texts(conf_dir, folders)]
     used = {name for text in texts_read for name in RESOLVER_USE.findall(text)}
     # A search folder not stat-ed before composing makes the entry stale: the next compose stats it first.
     extra = {path: stat for path, stat in env_reads.files.items() if path != PYPROJECT}
@@ -65,10 +65,12 @@ def _is_hydras(key: str, groups: set[str]) -> bool:
     return head in groups or head == "hydra"
 
 
-def _base_texts(conf_dir: Path) -> Iterator[str]:
-    for path in conf_dir.rglob("*.y*ml"):
-        if path.parent != conf_dir / PIPELINES:
-            yield path.read_text(errors="replace")
+def _base_texts(conf_dir: Path, search_folders: list[str]) -> Iterator[str]:
+    """Yield the text of every config file but the pipelines' (read already), search folders' included."""
+    for folder in (conf_dir, *map(Path, search_folders)):
+        for path in folder.rglob("*.y*ml"):
+            if path.parent != conf_dir / PIPELINES:
+                yield path.read_text(errors="replace")
 
 
 def parse_overrides(overrides: Sequence[str]) -> list[Override]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mlops.doit_adapter import internals
+from mlops.doit_adapter import internals, session
 from mlops.state.store import StateDB
 
 NAME = "mlops"
@@ -29,6 +29,17 @@ class Backend(StateDB):
             return False
         self._append({"set": task_id, "values": {internals.VALUES_KEY: values}})
         return True
+
+    def remove(self, task_id: str) -> None:
+        """doit removes a task's record when it fails (or cannot start, an input missing) and on `doit forget`.
+
+        A failed run published nothing: within `doit run` the record still describes the outputs and
+        stays; the failure, noted by the step's action, makes the step run again.
+        """
+        if session.COMMAND and session.COMMAND[-1] == "run":
+            self.keep(task_id)
+        else:
+            super().remove(task_id)
 
     def set(self, task_id: str, dependency: str, value: Any) -> None:
         """Keep doit's value; a task's values saved by its worker already are not journaled again."""

@@ -30,6 +30,7 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
 
     def load_tasks(self, cmd: Any, pos_args: list[str]) -> Any:
         """Check `pos_args` (task names, as doit parsed them), then create the tasks."""
+        session.COMMAND.append(getattr(cmd, "name", ""))
         if getattr(cmd, "name", "") in PRINTING:
             # Like any Unix filter: end quietly when the reader of the output goes away (doit list | head).
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)

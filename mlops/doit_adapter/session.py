@@ -54,6 +54,7 @@ class Invocation:
 
 
 LOADER_ACTIVE: list[bool] = []  # not empty once our task loader imports dodo.py in this process
+COMMAND: list[str] = []  # the doit command this process runs (run, list, why, forget...), once tasks load
 _started: list[Invocation] = []  # the invocation dodo.py started in this process, for the task loader
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,7 +93,7 @@ def _dated_words(words: list[str]) -> tuple[list[str], str | None]:
             try:
                 check_date(date, "--date")
             except ConfigError as error:
-                raise InvalidCommand(str(error)) from None
+                sys.exit(f"mlops: error: {error}")
         elif word.startswith("-"):
             raise InvalidCommand(f"{word}: why knows one option, --date YYYY-MM-DD (for dated steps)")
         else:

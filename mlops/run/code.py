@@ -26,7 +26,8 @@ import xxhash
 
 from mlops.common.files import parse_json, settings, write_atomically
 from mlops.plan.functions import shown_path
-from mlops.run.source import ModuleCode, Part, digest_of, read_module
+from mlops.run.closure import closure, parts
+from mlops.run.source import ModuleCode, digest_of, read_module
 
 PYTHON = "python"
 VERSIONS_FILE = ".versions.json"
@@ -93,34 +94,18 @@ def _state(fn: str, cache_dir: str) -> tuple[tuple[str, str], ...]:
 
 def _closure(fn: str, fresh: bool = False) -> tuple[dict[str, str], set[str]]:
     """Return the digests of the project files `fn` may run and the third-party top-level modules they import."""
-    module, _, function = fn.rpartition(".")
-    files: dict[str, str] = {}
-    tops: set[str] = set()
-    waiting: list[tuple[str, str | None]] = [(module, function)]
-    seen: set[tuple[str, str | None]] = set()
-    while waiting:
-        name, only = waiting.pop()
-        if (name, only) in seen:
-            continue
-        seen.add((name, only))
-        parents = name.split(".")
-        waiting.extend((".".join(parents[:end]), None) for end in range(1, len(parents)))
-        origin, local = _locate(name)
-        if origin is None:
-            if local is False:
-                tops.add(name.partition(".")[0])
-            continue
-        read = _read(origin, name, fresh)
-        parts = _parts(read, only)
-        files[shown_path(origin, Path.cwd())] = digest_of(parts) if read.code else read.raw
-        waiting.extend((imported, None) for part in parts for imported in part.imports)
-    return files, tops
+    reads: dict[str, Read] = {}
 
+    def read(origin: str, name: str) -> ModuleCode | None:
+        reads[origin] = _read(origin, name, fresh)
+        return reads[origin].code
 
-def _parts(read: Read, function: str | None) -> list[Part]:
-    if read.code is None:
-        return []
-    return read.code.used_by(function) if function else read.code.whole()
+    found = closure(fn, read)
+    files = {}
+    for origin, used in found.used.items():
+        code = reads[origin]
+        files[shown_path(origin, Path.cwd())] = digest_of(parts(code.code, used)) if code.code else code.raw
+    return files, found.tops
 
 
 def _read(origin: str, name: str, fresh: bool) -> Read:
@@ -133,7 +118,7 @@ def _read(origin: str, name: str, fresh: bool) -> Read:
     raw = xxhash.xxh3_128_hexdigest(source)
     code = None
     if origin.endswith(".py"):
-        with contextlib.suppress(SyntaxError, ValueError):
+        with contextlib.suppress(SyntaxError, ValueError, RecursionError):  # then its bytes stand for it
             # Relative imports start from the package: the module's own name if it is one.
             package = name if Path(origin).name == "__init__.py" else name.rpartition(".")[0]
             code = read_module(source, origin, package)
@@ -141,49 +126,6 @@ def _read(origin: str, name: str, fresh: bool) -> Read:
     if first is None:
         _first_reads[origin] = read
     return read
-
-
-@cache
-def _locate(name: str) -> tuple[str | None, bool | None]:
-    """Return (a project file of module `name`, None) or (None, False) for third-party, (None, None) for neither."""
-    top = name.partition(".")[0]
-    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
-        return None, None
-    spec = _find(name)
-    if spec is None:
-        top_spec = _find(top)
-        return (None, None) if top_spec is None or _is_local(top_spec) else (None, False)
-    if not _is_local(spec):
-        return None, False
-    if not spec.origin or not os.path.isfile(spec.origin):
-        return None, None  # a namespace package: no code of its own
-    return spec.origin, None
-
-
-def _find(name: str) -> importlib.machinery.ModuleSpec | None:
-    """Find a module's spec without importing it (nor its parent packages)."""
-    parts = name.split(".")
-    try:
-        spec = importlib.util.find_spec(parts[0])
-        for end in range(2, len(parts) + 1):
-            if spec is None or spec.submodule_search_locations is None:
-                return None
-            locations = list(spec.submodule_search_locations)
-            spec = importlib.machinery.PathFinder.find_spec(".".join(parts[:end]), locations)
-    except (ImportError, ValueError):
-        return None
-    return spec
-
-
-def _is_local(spec: importlib.machinery.ModuleSpec) -> bool:
-    """Say whether a module's file lies in the project (not in an environment the project holds)."""
-    folders = spec.submodule_search_locations or []
-    where = spec.origin if spec.origin and spec.has_location else next(iter(folders), None)
-    if not where:
-        return False
-    path = Path(where).resolve()
-    prefixes = {Path(prefix).resolve() for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    return path.is_relative_to(Path.cwd().resolve()) and not any(path.is_relative_to(p) for p in prefixes)
 
 
 def _versions(tops: list[str], cache_dir: Path) -> dict[str, str]:

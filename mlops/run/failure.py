@@ -29,3 +29,15 @@ def step_failed(call: StepCall, error: BaseException, call_site: TracebackType |
     shown = params if len(params) <= SHOWN else params[:SHOWN] + "..."
     trace = "".join(traceback.format_exception(type(error), error, frames)).rstrip()
     return StepFailed(f"{call.fn} {what} (params: {shown})", trace)
+
+
+def import_failed(dotted: str, module: str, error: BaseException) -> StepFailed:
+    """Return the failure of importing a step function's module: the frames of the project's code, one line."""
+    # The first frame is the runner's call of the import; the import system's own are noise too.
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)[1:]
+              if not frame.filename.startswith("<frozen") and "/importlib/" not in frame.filename]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames),
+             *traceback.format_exception_only(type(error), error)]
+    what = f"{type(error).__name__}: {one_line(str(error))[:SHOWN]}"
+    summary = f"cannot load step function '{dotted}': importing {module} raised {what}"
+    return StepFailed(summary, "".join(lines).rstrip())

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from mlops.common.errors import StepError
+from mlops.plan.functions import step_function
 from mlops.plan.steps import StepCall
 from mlops.run.code import checked_bytecode, project_files
-from mlops.run.failure import step_failed
+from mlops.run.failure import import_failed, step_failed
 from mlops.run.reads import Reads, TrackedParams
 from mlops.run.signals import Stopped
 
@@ -68,12 +69,21 @@ def inside(path: str, root: str) -> bool:
 
 
 def load_function(dotted: str) -> Callable[..., Any]:
-    """Import and return the function named by a dotted path such as package.module.function."""
-    module_name, _, attribute = dotted.rpartition(".")
+    """Import and return the callable named by a dotted path such as package.module.function (or Class.method)."""
+    found = step_function(dotted)
+    module_name, attributes = (found.module, found.attributes) if found else (dotted.rpartition(".")[0],
+                                                                              (dotted.rpartition(".")[2],))
     try:
-        function = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError, ValueError) as error:
+        target: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
         raise StepError(f"cannot load step function '{dotted}': {error}") from None
-    if not callable(function):
-        raise StepError(f"'{dotted}' is not a function")
-    return function  # type: ignore[no-any-return]
+    except (Exception, SystemExit) as error:  # the module's own code failed as it was imported
+        raise import_failed(dotted, module_name, error) from None
+    try:
+        for attribute in attributes:
+            target = getattr(target, attribute)
+    except AttributeError as error:
+        raise StepError(f"cannot load step function '{dotted}': {error}") from None
+    if not callable(target):
+        raise StepError(f"'{dotted}' is not a function (it is a {type(target).__name__})")
+    return target  # type: ignore[no-any-return]

@@ -18,6 +18,8 @@ from mlops.run.code import PYTHON, code_state
 from mlops.run.reads import MAPPING, SECRET_DIGEST, changes
 from mlops.state.digests import DigestCache, same_stat
 
+CODE_SUFFIXES = frozenset({".py", ".so", ".pyd"})
+
 
 def reasons(step: Step, date: str | None, made: dict[str, Any] | None, digests: DigestCache,
             files: bool = True) -> list[str]:
@@ -43,14 +45,17 @@ def code_reasons(made: dict[str, str] | None, now: dict[str, str], since: str = 
     if made is None:
         return [f"no record of the code it ran{since} (made by an older mlops)"]
     found = []
+    versions = PYTHON in made and PYTHON in now  # turning version tracking on or off reruns nothing
     for key in sorted(made.keys() | now.keys()):
         old, new = made.get(key), now.get(key)
-        if old == new:
+        code = os.path.splitext(key)[1] in CODE_SUFFIXES  # a project file, else Python or a distribution
+        if old == new or (not versions and not code):
             continue
-        if key == PYTHON or not key.endswith(".py"):
-            found.append(f"{key}: {old or '(not recorded)'} -> {new or '(not recorded)'}{since}")
+        if not code:
+            found.append(f"{key}: {old or '(not imported)'} -> {new or '(not imported)'}{since}")
         elif new is None:
-            found.append(f"code no longer used{since}: {key}")
+            gone = "missing" if not os.path.exists(key) else "no longer used"
+            found.append(f"code {gone}{since}: {key}")
         else:
             found.append(f"code changed{since}: {key}" if old else f"code newly used{since}: {key}")
     return found

@@ -1,9 +1,8 @@
 """Why each step's last run failed, one line per date, kept beside the state until it succeeds.
 
-doit removes a failed task's whole record; a dated step's record holds every date's, and a
-failure publishes no output, so the records still describe the outputs on disk. The state
-store keeps a record whose task failed during this command (`noted_since`), and the step's
-check reruns it, saying why, while its failure is noted.
+A failure publishes no output, so the records still describe the outputs on disk and stay
+(every date's, for a dated step); the step's check reruns a step while its failure is noted,
+saying why.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 import urllib.parse
 from pathlib import Path
 
@@ -59,13 +57,6 @@ class Failures:
             return {}
         return {str(key): str(value) for key, value in noted.items()} if isinstance(noted, dict) else {}
 
-    def noted_since(self, task: str, since_ns: int) -> bool:
-        """Say whether a failure of `task` was noted at or after `since_ns` (time.time_ns)."""
-        try:
-            return self._file(task).stat().st_mtime_ns >= since_ns
-        except OSError:
-            return False
-
     def _files(self) -> set[str]:
         if self._listed is None:
             try:
@@ -76,8 +67,3 @@ class Failures:
 
     def _file(self, task: str) -> Path:
         return self.folder / (urllib.parse.quote(task, safe="") + ".json")
-
-
-def now_ns() -> int:
-    """Return the time to compare with a note's file time (coarse clocks: a little earlier)."""
-    return time.time_ns() - 10_000_000

@@ -23,7 +23,6 @@ from typing import Any
 
 from mlops.common.errors import StateError
 from mlops.common.files import parse_json, write_atomically
-from mlops.state.failures import Failures, now_ns
 
 
 class StateDB:
@@ -45,8 +44,6 @@ class StateDB:
         self._foreign = False  # another process wrote since we loaded
         self._owner = os.getpid()
         self._releases: dict[str, Callable[[], None]] = {}  # task locks to give up once its record is saved
-        self.failures = Failures(os.path.dirname(name) or ".")
-        self._started = now_ns()
 
     @property
     def _db(self) -> dict[str, dict[str, Any]]:
@@ -86,13 +83,12 @@ class StateDB:
                 self._append({"set": task_id, "values": self._pending.pop(task_id)})
             self._release(task_id)
 
+    def keep(self, task_id: str) -> None:
+        """Leave a task's saved record as it is (and give up its lock): a failed run publishes nothing."""
+        self._pending.pop(task_id, None)
+        self._release(task_id)
+
     def remove(self, task_id: str) -> None:
-        if self.failures.noted_since(task_id, self._started):
-            # doit removes a failed task's record: its outputs are unchanged, so the record still holds
-            # (every date's, for a dated step); the noted failure makes the step run again.
-            self._pending.pop(task_id, None)
-            self._release(task_id)
-            return
         self._db.pop(task_id, None)
         self._pending.pop(task_id, None)
         self._append({"remove": task_id})

@@ -57,14 +57,16 @@ def test_a_missing_input_stops_the_step_before_it_runs(ran_project: Path) -> Non
                       "the step cannot run until it exists")
 
 
-def test_a_damaged_state_file_is_set_aside_and_said(ran_project: Path) -> None:
+@pytest.mark.parametrize("damaged", ['{"garbage": ', "[1, 2]", '{"train:a": 3}'])
+def test_a_damaged_state_file_is_set_aside_and_said(ran_project: Path, damaged: str) -> None:
     state = ran_project / "outputs/dev/.doit-state.json"
     (ran_project / "outputs/dev/.doit-state.json.journal").write_text("")
-    state.write_text('{"garbage": ')
+    state.write_text(damaged)
+    (ran_project / "outputs/dev/.digests.json").write_text('{"data/a.txt": 3, "data/b.txt": [1]}')
     result = run_doit(ran_project)
     assert result.returncode == 0
     kept = list(state.parent.glob(".doit-state.json.damaged-*"))
-    assert len(kept) == 1 and kept[0].read_text() == '{"garbage": '
+    assert len(kept) == 1 and kept[0].read_text() == damaged
     assert result.stderr.count("\n") == 1 and f"kept as outputs/dev/{kept[0].name}" in result.stderr
     assert ran(run_doit(ran_project)) == set()
 
@@ -239,3 +241,10 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new))
+
+
+def test_a_pipeline_file_that_is_not_a_mapping_says_what_it_holds(ran_project: Path) -> None:
+    (ran_project / "conf/pipelines/c.yaml").write_text("hello\n")
+    result = run_doit(ran_project, "list")
+    assert result.stderr == ("mlops: error: conf/pipelines/c.yaml: must hold a mapping of step names to parameters "
+                             "(prepare:, train:, ...), not the str 'hello'\n")

@@ -65,3 +65,18 @@ def test_steps_chain_and_models_beat_a_seasonal_naive_baseline(tmp_path: Path, t
     day = pd.read_csv(forecast)
     assert len(day) == 24 and day["timestamp"].iloc[0] == "2024-06-01 00:00:00"
     assert day["forecast_mw"].between(500, 2500).all()
+
+
+@pytest.mark.parametrize(("holdout_days", "days"), [(120, 120), (200, 120), (0, 120)])
+def test_prepare_refuses_a_holdout_that_leaves_nothing_to_train_on(tmp_path: Path, holdout_days: int,
+                                                                   days: int) -> None:
+    with pytest.raises(ValueError, match=rf"^data.holdout_days is {holdout_days}: it must be at least 1 and less "
+                                         rf"than data.days \({days}\)"):
+        demand.prepare({}, {"data": {**DATA, "days": days, "holdout_days": holdout_days}},
+                       {"features": tmp_path / "f.csv"})
+
+
+@pytest.mark.parametrize("alpha", ["abc", -5, True, None])
+def test_train_linear_refuses_an_alpha_that_is_not_a_penalty(tmp_path: Path, alpha: object) -> None:
+    with pytest.raises(ValueError, match=r"the ridge penalty must be a number, 0 or more"):
+        demand.train_linear({"features": tmp_path / "f.csv"}, {"alpha": alpha}, {"model": tmp_path / "m.pkl"})

@@ -128,7 +128,9 @@ def load_yaml(text: str, path: Path, root: Path) -> dict[str, Any]:
     except yaml.YAMLError as error:
         raise ConfigError(explain.yaml_error(shown, error)) from None
     if node is not None and not isinstance(node, dict):
-        raise ConfigError(f"{shown}: must hold a mapping of step names to parameters, not a list")
+        what = "a list" if isinstance(node, list) else f"the {type(node).__name__} {str(node)[:40]!r}"
+        raise ConfigError(f"{shown}: must hold a mapping of step names to parameters (prepare:, train:, ...), "
+                          f"not {what}")
     return node or {}
 
 

@@ -103,19 +103,26 @@ def score(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 def prepare(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:
     """Write the features and target of the series, the last holdout_days marked as holdout."""
     data = params["data"]
-    hours = synthetic_hours(str(data["start"]), int(data["days"]), int(data["seed"]))
+    days, holdout_days = int(data["days"]), int(data["holdout_days"])
+    if not 0 < holdout_days < days:
+        raise ValueError(f"data.holdout_days is {holdout_days}: it must be at least 1 and less than "
+                         f"data.days ({days}), so that some days are left to train on")
+    hours = synthetic_hours(str(data["start"]), days, int(data["seed"]))
     table = make_features(hours)
     table.insert(0, "timestamp", hours["timestamp"])
     table[TARGET] = hours[TARGET]
-    holdout_rows = int(data["holdout_days"]) * 24
+    holdout_rows = holdout_days * 24
     table["split"] = ["train"] * (len(table) - holdout_rows) + ["holdout"] * holdout_rows
     table.to_csv(outputs["features"], index=False)
 
 
 def train_linear(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:
     """Fit a ridge regression on the training rows and save it."""
+    alpha = params["alpha"]
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
+        raise ValueError(f"alpha is {alpha!r}: the ridge penalty must be a number, 0 or more (such as 1.0)")
     features, target = _split(inputs["features"], "train")
-    _save_model(fit_ridge(features, target, float(params["alpha"])), list(features.columns), outputs["model"])
+    _save_model(fit_ridge(features, target, float(alpha)), list(features.columns), outputs["model"])
 
 
 def train_boosted_trees(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:

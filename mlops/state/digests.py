@@ -49,7 +49,7 @@ class DigestCache:
         key = [stat.st_mtime_ns, stat.st_size, stat.st_ino]
         entries = self._entries()
         cached = entries.get(path)
-        if cached is not None and cached[:3] == key:
+        if isinstance(cached, list) and len(cached) == 4 and cached[:3] == key:  # any other shape: hash again
             return str(cached[3])
         try:
             digest = file_digest(path)

@@ -116,8 +116,15 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("change", "args", "message"), CASES)
-@pytest.mark.parametrize("command", [[], ["list"]], ids=["run", "list"])
+# `doit list` loads the config as `doit` does: one case of each kind is enough to show it fails alike.
+LISTED = {"unknown-env", "yaml-pipeline", "override-unknown-key", "missing-reference", "unknown-step",
+          "bad-date", "bare-deletion", "root-escapes", "cli-interpolation", "step-kind-needs-later-kind",
+          "fn-os.system", "step-kind-named-list"}
+RUNS = [pytest.param(*case.values, [], id=f"run-{case.id}") for case in CASES] + \
+       [pytest.param(*case.values, ["list"], id=f"list-{case.id}") for case in CASES if case.id in LISTED]
+
+
+@pytest.mark.parametrize(("change", "args", "message", "command"), RUNS)
 def test_bad_input_gives_one_line_and_writes_nothing(demo: Path, change, args, message, command) -> None:
     project = demo
     change(project)

@@ -124,7 +124,7 @@ def test_dumpdb_prints_the_state(ran_project: Path) -> None:
     assert set(state["train:a"]["_values_:"]["made"][""]) == {"reads", "files", "code", "outputs"}
 
 
-@pytest.mark.parametrize("command", ["list --all", "why", "print_config"])
+@pytest.mark.parametrize("command", ["list --all", "why", "print_config", "", "clean --dry-run"])
 def test_a_closed_pipe_ends_a_printing_command_quietly(ran_project: Path, command: str) -> None:
     for index in range(60):  # enough lines to fill the pipe
         (ran_project / f"conf/pipelines/p{index}.yaml").write_text((ran_project / "conf/pipelines/a.yaml").read_text())
@@ -197,7 +197,7 @@ class Steps:
 
 
 partial_train = functools.partial(train)
-NOT_CALLABLE = 3
+NOT_CALLABLE = int("3")
 '''
 
 
@@ -214,8 +214,11 @@ def test_fn_may_name_any_callable_the_module_binds(ran_project: Path) -> None:
         in result.stdout
     result = run_doit(ran_project, "list", "pipelines.a.train.fn=tiny_steps.nope")
     assert result.stderr == ("mlops: error: pipelines.a.train.fn (in conf/pipelines/a.yaml): module 'tiny_steps' "
-                             "defines no function 'nope'; choose one of: Steps, evaluate, loud_train, partial_train, "
-                             "predict, prepare, train\n")
+                             "defines no function 'nope'; choose one of: NOT_CALLABLE, Steps, evaluate, loud_train, "
+                             "partial_train, predict, prepare, train\n")
+    result = run_doit(ran_project, "list", "pipelines.a.train.fn=tiny_steps.json.dumps")  # a library's, via ours
+    assert result.stderr.endswith("'tiny_steps.json.dumps' reaches past the module's own names; name a function "
+                                  "the module binds, or a method of a class it defines (module.Class.method)\n")
 
 
 def test_a_module_that_fails_as_it_is_imported_is_one_line_and_its_frames(ran_project: Path) -> None:
@@ -248,3 +251,112 @@ def test_a_pipeline_file_that_is_not_a_mapping_says_what_it_holds(ran_project: P
     result = run_doit(ran_project, "list")
     assert result.stderr == ("mlops: error: conf/pipelines/c.yaml: must hold a mapping of step names to parameters "
                              "(prepare:, train:, ...), not the str 'hello'\n")
+
+
+ODD_STEPS = '''
+
+class Stop(BaseException):
+    pass
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no")
+
+
+def interrupts(inputs, params, outputs):
+    raise KeyboardInterrupt
+
+
+def stops(inputs, params, outputs):
+    raise Stop("halt")
+
+
+def unprintable(inputs, params, outputs):
+    raise Unprintable()
+
+
+def wanders(inputs, params, outputs):
+    import os
+    os.chdir(os.path.dirname(os.getcwd()))
+    outputs["model"].write_text("written from elsewhere")
+'''
+
+
+def test_whatever_a_step_raises_is_its_failure_in_one_line(ran_project: Path) -> None:
+    with (ran_project / "tiny_steps.py").open("a") as steps:
+        steps.write(ODD_STEPS)
+    for fn, what in [("interrupts", "raised KeyboardInterrupt: "), ("stops", "raised Stop: halt"),
+                     ("unprintable", "raised Unprintable: (its message cannot be shown: str() of it failed)")]:
+        result = run_doit(ran_project, "train:a", f"pipelines.a.train.fn=tiny_steps.{fn}")
+        assert result.returncode == 1, fn
+        assert f"train:a: tiny_steps.{fn} {what}" in result.stdout, result.stdout + result.stderr
+        frames = [line for line in result.stdout.splitlines() if line.startswith('  File "')]
+        assert all("tiny_steps.py" in line for line in frames), frames
+    # A step that changes the working folder: its output lands where it belongs, the state stays put.
+    result = run_doit(ran_project, "train:a", "pipelines.a.train.fn=tiny_steps.wanders")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (ran_project / "outputs/dev/a/train/model.pkl").read_text() == "written from elsewhere"
+    assert not (ran_project.parent / "outputs").exists()
+
+
+def test_damaged_records_journal_lock_and_cache_cost_a_rerun_not_a_traceback(ran_project: Path) -> None:
+    state = ran_project / "outputs/dev/.doit-state.json"
+    records = json.loads(state.read_text())
+    records["train:a"]["_values_:"]["made"][""] = 5
+    records["prepare:a"]["data/a.txt"] = "a stamp of another shape"
+    state.write_text(json.dumps(records))
+    with (ran_project / "outputs/dev/.doit-state.json.journal").open("ab") as journal:
+        journal.write(b'{"set": "train:b"}\n{"remove": [1]}\n\xff\xfe\n')
+    (ran_project / "outputs/dev/.locks/train--b.lock").write_bytes(b"\xff")
+    for entry in (ran_project / ".mlops/cache").glob("*.json"):
+        entry.write_text("[1]")
+    result = run_doit(ran_project, "pipelines.b.train.alpha=0.7")
+    no_traceback(result)
+    assert result.returncode == 0 and {"train:a", "train:b"} <= ran(result)
+    assert ran(run_doit(ran_project, "pipelines.b.train.alpha=0.7")) == set()
+
+
+def test_another_checkers_state_costs_a_rerun(ran_project: Path) -> None:
+    assert run_doit(ran_project, "--check_file_uptodate", "timestamp", "-a", "prepare:a").returncode == 0
+    for command in (("why",), ()):
+        result = run_doit(ran_project, *command)
+        no_traceback(result)
+        assert result.returncode == 0
+
+
+@pytest.mark.parametrize("damage", ["not-utf8", "link-loop"])
+def test_a_config_file_that_cannot_be_read_is_one_line(ran_project: Path, damage: str) -> None:
+    pipeline = ran_project / "conf/pipelines/c.yaml"
+    if damage == "not-utf8":
+        pipeline.write_bytes(b"prepare: {fn: tiny_steps.prepare, scale: \xff}\n")
+        message = "conf/pipelines/c.yaml: not UTF-8 text (byte 0xff at offset 41); save it as UTF-8"
+    else:
+        pipeline.symlink_to("c.yaml")
+        message = "conf/pipelines/c.yaml: cannot be read (Too many levels of symbolic links)"
+    result = run_doit(ran_project, "list")
+    assert (result.returncode, result.stderr) == (1, f"mlops: error: {message}\n")
+
+
+def test_a_file_where_an_output_folder_goes_fails_that_step_in_one_line(ran_project: Path) -> None:
+    train = ran_project / "outputs/dev/a/train"
+    for path in train.iterdir():
+        path.unlink()
+    train.rmdir()
+    train.write_text("x")
+    (ran_project / "outputs/dev/b/train/model.pkl").unlink()
+    (ran_project / "outputs/dev/b/train/model.pkl").symlink_to("model.pkl")  # a link loop
+    for command in (("why",), ("--continue",)):
+        result = run_doit(ran_project, *command)
+        no_traceback(result)
+    assert "train:a: outputs/dev/a/train: File exists\n" in result.stdout
+
+
+def test_a_file_where_a_state_folder_goes_is_one_line(ran_project: Path) -> None:
+    failed = ran_project / "outputs/dev/.failed"
+    if failed.exists():
+        failed.rmdir()
+    failed.write_text("")
+    result = run_doit(ran_project)
+    assert (result.returncode, result.stderr) == (
+        1, "mlops: error: outputs/dev/.failed is a file, where mlops keeps a folder of its state; move it away\n")

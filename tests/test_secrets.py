@@ -17,6 +17,14 @@ def failing(inputs, params, outputs):
     raise RuntimeError("failed on purpose, token length " + str(len(params["api_token"])))
 
 
+def leak(inputs, params, outputs):
+    raise ConnectionError(f"401 for {params['header']} ?token={params['api_token']}")
+
+
+def header(inputs, params, outputs):
+    outputs["model"].write_text(str(len(params["header"])))
+
+
 def whole(inputs, params, outputs):
     # reads everything at once, secrets nested in mappings and lists included
     outputs["model"].write_text(str(len(json.dumps(params.to_dict()))) + str(len(str(params["users"]))))
@@ -41,6 +49,12 @@ def test_the_sentinel_appears_nowhere(tmp_path: Path) -> None:
         " users: [{name: n, api_key: '${tracking.token}'}], auth: '${tracking.token}',"
         " db: {credential: '${tracking.token}', passwd: '${tracking.token}', private_key: '${tracking.token}'},"
         " github_pat: '${tracking.token}', session_cookie: '${tracking.token}'}\n")
+    (project / "conf" / "pipelines" / "leaky.yaml").write_text(
+        "prepare: {fn: tiny_steps.prepare, inputs: {raw: data/a.txt}, scale: 1}\n"
+        "train: {fn: secret_steps.leak, api_token: '${tracking.token}', header: 'Bearer ${tracking.token}'}\n")
+    (project / "conf" / "pipelines" / "copied.yaml").write_text(  # a secret inside a value under a plain key
+        "prepare: {fn: tiny_steps.prepare, inputs: {raw: data/a.txt}, scale: 1}\n"
+        "train: {fn: secret_steps.header, header: 'Bearer ${tracking.token}'}\n")
     commands = [
         [], [], ["--continue"], ["why"], ["list", "--all", "--status"], ["print_config"], ["info", "train:a"],
         ["pipelines.a.train.alpah=1"], ["user=${oc.env:MLOPS_TOKEN}"], ["predict:a", "--date", "x"],
@@ -48,12 +62,18 @@ def test_the_sentinel_appears_nowhere(tmp_path: Path) -> None:
         # typed on the command line: never cached, never printed
         ["print_config", f"tracking.token={SENTINEL}"], ["list", f"+pipelines.a.train.api_key={SENTINEL}"],
         [f"+pipelines.deep.train.auth_header={SENTINEL}", "train:deep"], ["dumpdb"],
+        # echoed by no error line
+        ["print_config", "~tracking.token=x"], ["list", f"tracking.token={SENTINEL},x"],
+        ["list", f"tracking.token='{SENTINEL}"], ["list", f"pipelines.a.train.password={SENTINEL}"],
+        ["why", "train:leaky", "train:copied"], ["print_config"],
     ]
     printed = []
     for args in commands:
         result = run_doit(project, *args, env={"MLOPS_TOKEN": SENTINEL})
         printed.append(result.stdout + result.stderr)
     assert any("failed on purpose" in text for text in printed), "the failing step must have run"
+    assert any("ConnectionError: 401 for Bearer ******** ?token=********" in text for text in printed)
+    assert (project / "outputs" / "dev" / "copied" / "train" / "model.pkl").is_file()
     assert f"|{len(SENTINEL)}" in (project / "outputs" / "prod" / "a" / "train" / "model.pkl").read_text()
     assert (project / "outputs" / "dev" / "deep" / "train" / "model.pkl").is_file()
     for args, text in zip(commands, printed, strict=True):

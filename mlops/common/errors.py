@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from mlops.common.secrets import redact
+
 
 class MlopsError(Exception):
-    """A failure the user can act on, told in one line."""
+    """A failure the user can act on, told in one line (never with a secret value in it)."""
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 class ConfigError(MlopsError):
@@ -20,7 +25,7 @@ class StepFailed(StepError):
 
     def __init__(self, summary: str, trace: str) -> None:
         super().__init__(summary)
-        self.trace = trace
+        self.trace = redact(trace)
 
 
 class StateError(MlopsError):

@@ -51,7 +51,7 @@ def stat_key(path: str | os.PathLike[str]) -> list[int]:
     """Return (mtime_ns, size, inode) of a file, empty if it is missing: what a cache entry is valid for."""
     try:
         info = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:  # missing, or not reachable (a link loop): composing says what is wrong with it
         return []
     return [info.st_mtime_ns, info.st_size, info.st_ino]
 

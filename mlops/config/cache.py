@@ -21,7 +21,7 @@ from typing import Any
 from mlops.common.files import parse_json, stat_key, write_atomically
 from mlops.config.model import CONF_DIR, Config, secret_path
 
-FORMAT = 2
+FORMAT = 3
 FOLDER = ".mlops/cache"
 KEEP = 32
 PYPROJECT = "pyproject.toml"
@@ -50,10 +50,16 @@ class ConfigCache:
             text = self._file(overrides).read_text()
             # Put the env values back in the JSON text itself: one pass in C, not a walk of every value.
             entry = parse_json(JSON_TOKEN.sub(lambda match: json.dumps(os.environ.get(match.group(1), ""))[1:-1], text))
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):
             return None
-        if entry.get("format") != FORMAT or entry.get("overrides") != list(overrides):
+        if not isinstance(entry, dict) or entry.get("format") != FORMAT or entry.get("overrides") != list(overrides):
             return None
+        try:
+            return self._loaded(entry, overrides)
+        except (KeyError, TypeError, ValueError, AttributeError, OSError):
+            return None  # an entry of another shape: compose again
+
+    def _loaded(self, entry: dict[str, Any], overrides: Sequence[str]) -> Config | None:
         self.searchpath_seen = list(entry["searchpath"])
         if entry["root"] != str(self.root.resolve()):
             return None
@@ -65,7 +71,8 @@ class ConfigCache:
         files = {name: self.root / path for name, path in entry["pipeline_files"].items()}
         return Config(values, entry["env"], self.root, files, frozenset(names), frozenset(entry["resolvers"]),
                       tuple(overrides), cached=True, sources=sources, extra_files=tuple(entry["extra_files"]),
-                      searchpath=tuple(entry["searchpath"]))
+                      searchpath=tuple(entry["searchpath"]),
+                      secret_paths=tuple(tuple(path) for path in entry["secret_paths"]))
 
     def store(self, overrides: Sequence[str], cfg: Config) -> None:
         """Save `cfg` for `overrides`, unless it used a resolver whose result the cache cannot vouch for."""
@@ -84,6 +91,7 @@ class ConfigCache:
             "files": cfg.sources,
             "extra_files": list(cfg.extra_files),
             "searchpath": list(cfg.searchpath),
+            "secret_paths": [list(path) for path in cfg.secret_paths],  # where secrets are, never what
             "root": str(self.root.resolve()),
             "env_names": names,
             "salt": salt,
@@ -136,7 +144,7 @@ def _stat_tree(folder: Path | str, shown: str, stats: dict[str, list[int]], suff
         return
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.is_dir():
+            if _is_dir(entry):
                 _stat_tree(entry.path, f"{shown}/{entry.name}", stats, suffixes)
             elif not suffixes or entry.name.endswith(suffixes):
                 stats[f"{shown}/{entry.name}"] = stat_key(entry.path)
@@ -156,3 +164,10 @@ def _swap(value: Any, pattern: re.Pattern[str], replace: Callable[[re.Match[str]
     if isinstance(value, list):
         return [_swap(v, pattern, replace) for v in value]
     return value
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False  # a link loop: a file that cannot be read, which composing reports

@@ -23,7 +23,7 @@ from mlops.common.errors import ConfigError
 from mlops.common.names import IDENTIFIER, PLAIN_NAME, escaped, one_line
 from mlops.config import explain, hydra_adapter, resolvers
 from mlops.config.cache import ConfigCache
-from mlops.config.model import CONF_DIR, ENV_GROUP, PIPELINES, Config
+from mlops.config.model import CONF_DIR, ENV_GROUP, PIPELINES, Config, find_secrets, secret_path
 from mlops.config.resolvers import PYPROJECT
 
 BASE = "config"
@@ -38,6 +38,7 @@ def compose(root: Path, overrides: Sequence[str] = (), searchpath: Sequence[str]
     resolvers.register()
     before = ConfigCache(root).fingerprint(searchpath=searchpath)  # the files' stats before any is read
     conf_dir = root / CONF_DIR
+    check_readable(conf_dir, root)
     parsed = parse_overrides(overrides)
     check_env_choice(parsed)
     groups = {path.name for path in conf_dir.iterdir() if path.is_dir()} - {PIPELINES} if conf_dir.is_dir() else set()
@@ -56,7 +57,21 @@ def compose(root: Path, overrides: Sequence[str] = (), searchpath: Sequence[str]
     extra = {path: stat for path, stat in env_reads.files.items() if path != PYPROJECT}
     sources = {**before, **{f"file:{path}": stat for path, stat in extra.items()}}
     return Config(values, env, root, files, frozenset(env_reads.names), frozenset(used), tuple(overrides),
-                  sources=sources, extra_files=tuple(sorted(extra)), searchpath=tuple(folders))
+                  sources=sources, extra_files=tuple(sorted(extra)), searchpath=tuple(folders),
+                  secret_paths=tuple(find_secrets(values)))
+
+
+def check_readable(conf_dir: Path, root: Path) -> None:
+    """Fail in one line on a config file that cannot be read or is not UTF-8 text."""
+    for path in sorted(conf_dir.rglob("*.y*ml")) if conf_dir.is_dir() else []:
+        shown = path.relative_to(root)
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{shown}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+                              f"{error.start}); save it as UTF-8") from None
+        except OSError as error:
+            raise ConfigError(f"{shown}: cannot be read ({error.strerror})") from None
 
 
 def _is_hydras(key: str, groups: set[str]) -> bool:
@@ -186,6 +201,11 @@ def _apply_overrides(cfg: DictConfig, overrides: list[Override]) -> None:
     try:
         hydra_adapter.apply_overrides(cfg, overrides)
     except (HydraException, OmegaConfBaseException) as error:
+        secret = [o for o in overrides if secret_path(o.key_or_group.split("."))]
+        if secret:  # the library's message may show the value there: say what failed without it
+            raise ConfigError(f"{str(secret[0].input_line).partition('=')[0]}: cannot apply this override to a "
+                              "secret-looking key (its value is not shown); to delete the key whatever it "
+                              f"holds, write ~{secret[0].key_or_group}=") from None
         raise ConfigError(one_line(str(error))) from None
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops.common import secrets
+from mlops.common.secrets import MASK, holds_secret, secret_key, secret_path
+
+__all__ = ["CONF_DIR", "ENV_GROUP", "MASK", "PIPELINES", "Config", "find_secrets", "masked", "secret_path"]
+
 CONF_DIR = "conf"
 ENV_GROUP = "env"  # the config group of env patches, and the key naming the stack
 PIPELINES = "pipelines"
-# The one list of secret-looking key names (README, "Secrets"): any key along a path that matches.
-SECRET_KEY = re.compile(r"pass(word|wd|phrase)|token|secret|credential|api_?key|private|cookie|authorization|"
-                        r"(^|[_-])(auth|pat|pwd)([_-]|$)|(^|[_-])key$", re.IGNORECASE)
-MASK = "********"
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,19 @@ class Config:
     sources: dict[str, list[int]] = field(default_factory=dict)
     extra_files: tuple[str, ...] = ()  # files besides conf/ and pyproject.toml that ${pyproject:...} read
     searchpath: tuple[str, ...] = ()  # config folders hydra.searchpath added
+    secret_paths: tuple[tuple[str | int, ...], ...] = ()  # where values under secret-looking keys are
+
+    def __post_init__(self) -> None:
+        for path in self.secret_paths:  # no message or record may show them (nor a string holding one)
+            node: Any = self.values
+            for part in path:
+                if isinstance(node, dict):
+                    node = node.get(part)
+                elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                    node = node[part]
+                else:
+                    node = None
+            secrets.note(node)
 
     @property
     def pipelines(self) -> dict[str, Any]:
@@ -56,15 +68,23 @@ class Config:
         return yaml.safe_dump(masked(self.values), sort_keys=False, default_flow_style=False)
 
 
-def secret_path(parts: Sequence[str]) -> bool:
-    """Say whether any key along a config key path looks secret (SECRET_KEY)."""
-    return any(SECRET_KEY.search(str(part)) for part in parts)
-
-
 def masked(value: Any, secret: bool = False) -> Any:
-    """Return `value` with the values of secret-looking keys replaced by a mask."""
+    """Return `value` with the values of secret-looking keys, and strings holding one, replaced by a mask."""
     if isinstance(value, dict):
         return {k: masked(v, secret or secret_path([k])) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v, secret) for v in value]
+    if isinstance(value, str) and holds_secret(value):
+        return MASK
     return MASK if secret and value not in (None, "") else value
+
+
+def find_secrets(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Return the paths (keys, list indexes) of the values under secret-looking keys (the topmost of each)."""
+    if path and isinstance(path[-1], str) and secret_key(path[-1]):
+        return [path]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in find_secrets(item, (*path, key))]
+    if isinstance(value, list):
+        return [found for index, item in enumerate(value) for found in find_secrets(item, (*path, index))]
+    return []

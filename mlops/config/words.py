@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from mlops.common import secrets
 from mlops.common.errors import ConfigError
+from mlops.common.secrets import secret_path
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,10 @@ class CommandLine:
     @classmethod
     def from_words(cls, words: Iterable[tuple[str, str]]) -> CommandLine:
         """Return the overrides of (key, value) words; `~key=` is how a deletion reaches us through doit."""
+        words = list(words)
+        for key, value in words:
+            if secret_path(key.lstrip("+~").split(".")):
+                secrets.note(value)  # a secret typed on the command line: no message may echo it
         return cls(tuple(key if key.startswith("~") and value == "" else f"{key}={value}"
                          for key, value in words))
 

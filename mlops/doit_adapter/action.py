@@ -13,13 +13,14 @@ from doit.exceptions import TaskFailed
 
 from mlops.common.errors import MlopsError, StepError, StepFailed
 from mlops.common.names import check_date, one_line
+from mlops.common.secrets import redact
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.backend import SAVED_BY_WORKER, Backend
 from mlops.doit_adapter.check import StepCheck, record_key
 from mlops.plan import Step
 from mlops.run.code import changed_files, code_state
 from mlops.run.executor import Executor
-from mlops.run.uptodate import consumed, made_record, reasons
+from mlops.run.uptodate import consumed, made_record, reasons, valid_record
 from mlops.state.locks import TaskLock
 from mlops.state.store import StateDB, read_state
 
@@ -50,7 +51,7 @@ class StepAction:
             self.check.failures.note(task.name, date, line)
             return TaskFailed(f"{task.name}: {line}")
         except BaseException as error:  # an interruption: the step runs again
-            self.check.failures.note(task.name, date, one_line(f"{type(error).__name__}: {error}")[:300])
+            self.check.failures.note(task.name, date, redact(one_line(f"{type(error).__name__}: {error}"))[:300])
             raise
         self.check.failures.clear(task.name, date)
         return None
@@ -118,7 +119,9 @@ def saved_records(task_name: str) -> dict[str, Any]:
         values = (read_state(backend.name, backend.journal).get(task_name) or {}).get(internals.VALUES_KEY) or {}
     else:
         values = internals.saved_values(task_name)
-    return dict(values.get("made") or {})
+    records = values.get("made") if isinstance(values, dict) else None
+    # A dated step keeps the other dates' records as they are: only records of the shape written here.
+    return {key: made for key, made in records.items() if valid_record(made)} if isinstance(records, dict) else {}
 
 
 def adopted(task_name: str, step: Step, date: str | None, records: dict[str, Any],
@@ -128,7 +131,7 @@ def adopted(task_name: str, step: Step, date: str | None, records: dict[str, Any
     if not isinstance(backend, StateDB) or not backend.changed_by_others():
         return None
     made = records.get(record_key(date))
-    if made is None:
+    if made is None or not valid_record(made):
         return None
     different = reasons(step, date, made, digests, files=True)
     if different:

@@ -9,7 +9,7 @@ from mlops.common.errors import MlopsError
 from mlops.common.names import DATE
 from mlops.doit_adapter import internals
 from mlops.plan import Step
-from mlops.run.uptodate import reasons
+from mlops.run.uptodate import reasons, valid_record
 from mlops.state.digests import DigestCache
 from mlops.state.failures import Failures
 
@@ -50,8 +50,9 @@ class StepCheck:
 
     def made(self, values: dict[str, Any], task: Any = None) -> dict[str, Any] | None:
         """Return the record of what made the output this run asks for, None if there is none."""
-        made = (values.get("made") or {}).get(record_key(self.date(task)))
-        return dict(made) if made is not None else None
+        records = values.get("made") if isinstance(values, dict) else None
+        made = records.get(record_key(self.date(task))) if isinstance(records, dict) else None
+        return dict(made) if made is not None and valid_record(made) else None
 
     def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
         """Return one line per reason the step must run."""

@@ -23,7 +23,7 @@ class DigestChecker(FileChangedChecker):  # type: ignore[misc]
         """Say whether the file's content differs from the recorded state."""
         if same_stat(file_stat, state):
             return False
-        if file_stat.st_size != state[1]:
+        if not isinstance(state, (list, tuple)) or len(state) < 3 or file_stat.st_size != state[1]:
             return True
         return bool(self.cache.digest(file_path, file_stat) != state[2])
 

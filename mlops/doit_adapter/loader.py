@@ -16,7 +16,7 @@ from mlops.doit_adapter.tasks import KIND_MARK
 
 NAME = "mlops"
 TASK_COMMANDS = frozenset({"run", "list", "info", "clean", "forget", "ignore"})  # their words name tasks
-PRINTING = frozenset({"list", "why", "dumpdb", "info"})  # commands that only print (no step, no network)
+PRINTING = frozenset({"list", "why", "dumpdb", "info", "clean"})  # commands that run no step (no network)
 PLUGIN = "mlops.doit_adapter.loader:Loader"
 
 

@@ -16,6 +16,7 @@ from mlops.state.store import check_folder
 
 DIGESTS_FILE = ".digests.json"
 STATE_FILE = ".doit-state.json"
+STATE_FOLDERS = (".failed", ".locks")
 STATE_FILES = (STATE_FILE, f"{STATE_FILE}.journal", f"{STATE_FILE}.lock", DIGESTS_FILE)
 
 
@@ -50,7 +51,7 @@ class Invocation:
         refuse_bare_deletions(words)
         check_task_words(words, self.kinds, self.steps)
         keep(self.config)
-        check_folder(self.env_dir, STATE_FILES)
+        check_folder(self.env_dir, STATE_FILES, STATE_FOLDERS)
 
 
 LOADER_ACTIVE: list[bool] = []  # not empty once our task loader imports dodo.py in this process

@@ -51,12 +51,15 @@ def source_file(dotted: str, where: object, root: Path, allowed: tuple[str, ...]
     if function is None:
         raise ConfigError(f"{where}: no Python module '{module}' to take '{dotted.rpartition('.')[2]}' from")
     try:
-        bound, offered = module_names(function.origin, root)
+        offered, classes = module_names(function.origin, root)
     except SyntaxError as error:
         place = shown_path(error.filename or function.origin, root)
         raise ConfigError(f"{place}:{error.lineno}: syntax error ({error.msg}) in the module of {where} "
                           f"({dotted}); fix it, then run again") from None
-    if function.attributes[0] not in bound:
+    if len(function.attributes) > 2 or (len(function.attributes) == 2 and function.attributes[0] not in classes):
+        raise ConfigError(f"{where}: '{dotted}' reaches past the module's own names; name a function the "
+                          f"module binds, or a method of a class it defines (module.Class.method)")
+    if function.attributes[0] not in offered:
         choices = ", ".join(sorted(name for name in offered if not name.startswith("_"))) or "(none)"
         raise ConfigError(f"{where}: module '{module}' defines no function '{function.attributes[0]}'; "
                           f"choose one of: {choices}")
@@ -122,17 +125,16 @@ def shown_path(origin: str, root: Path) -> str:
 
 @functools.cache
 def module_names(origin: str, root: Path) -> tuple[frozenset[str], frozenset[str]]:
-    """Return the names a module binds at its top level, and those that may be step functions: its
-    functions and classes, names it takes from this project's modules, and assigned calls (partial(...))."""
+    """Return the names of a module that may be step functions (its functions and classes, names it takes
+    from this project's modules, assigned calls such as partial(...)), and its classes. A name it takes
+    from a library is not one: config names the project's steps, not any function."""
     tree = ast.parse(Path(origin).read_bytes(), origin)
-    bound: set[str] = set()
     offered: set[str] = set()
     for node in tree.body:
-        names = _bound(node)
-        bound.update(names)
         if _may_be_step(node, root):
-            offered.update(names)
-    return frozenset(bound - {"*"}), frozenset(offered - {"*"})
+            offered.update(_bound(node))
+    classes = frozenset(node.name for node in tree.body if isinstance(node, ast.ClassDef))
+    return frozenset(offered - {"*"}), classes
 
 
 def _bound(node: ast.stmt) -> list[str]:

@@ -24,7 +24,7 @@ def step_failed(call: StepCall, error: BaseException, call_site: TracebackType |
     if isinstance(error, SystemExit):
         what = f"called sys.exit({error.code!r}); a step reports a failure by raising an exception"
     else:
-        what = f"raised {type(error).__name__}: {one_line(str(error))[:SHOWN]}"
+        what = f"raised {type(error).__name__}: {one_line(_text(error))[:SHOWN]}"
     params = json.dumps(masked(call.params), default=str, sort_keys=True)
     shown = params if len(params) <= SHOWN else params[:SHOWN] + "..."
     trace = "".join(traceback.format_exception(type(error), error, frames)).rstrip()
@@ -38,6 +38,14 @@ def import_failed(dotted: str, module: str, error: BaseException) -> StepFailed:
               if not frame.filename.startswith("<frozen") and "/importlib/" not in frame.filename]
     lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames),
              *traceback.format_exception_only(type(error), error)]
-    what = f"{type(error).__name__}: {one_line(str(error))[:SHOWN]}"
+    what = f"{type(error).__name__}: {one_line(_text(error))[:SHOWN]}"
     summary = f"cannot load step function '{dotted}': importing {module} raised {what}"
     return StepFailed(summary, "".join(lines).rstrip())
+
+
+def _text(error: BaseException) -> str:
+    """Return an exception's message, even when its own __str__ fails."""
+    try:
+        return str(error)
+    except Exception:
+        return "(its message cannot be shown: str() of it failed)"

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mlops.config.model import secret_path
+from mlops.common.secrets import holds_secret, secret_path
 from mlops.plan.steps import MISSING
 
 SECRET_DIGEST = "__mlops_secret_sha256__"
@@ -98,7 +98,7 @@ def stored_value(path: tuple[str, ...], value: Any) -> Any:
     as a digest (the state must never hold a secret; a digest still tells whether it changed)."""
     if value is MISSING or value is MAPPING:
         return value
-    if secret_path(path):
+    if secret_path(path) or (isinstance(value, str) and holds_secret(value)):
         return _digest(value) if value not in (None, "") else value
     if isinstance(value, Mapping):
         return {str(key): stored_value((str(key),), item) for key, item in value.items()}

@@ -26,31 +26,19 @@ def run_step(call: StepCall) -> dict[str, Any]:
     """Run the step; outputs reach their final paths only if it succeeds; return the config it read."""
     checked_bytecode(project_files(call.fn))  # never the bytecode of an older source
     function = load_function(call.fn)
-    targets = [Path(path) for path in call.outputs.values()]
-    for target in targets:
-        if target.is_dir():
-            raise StepError(f"{target} is a folder, where the step's output file goes; move it away")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if call.root and not inside(str(target), call.root):
-            raise StepError(f"{target} resolves outside {call.root}/ (a symbolic link?); "
-                            "outputs must stay inside the outputs root")
+    targets = _targets(call)
     # A staging folder left by a killed run of this step (runs of one task never overlap: see locks).
     for stale in targets[0].parent.glob(STAGING + "*"):
         shutil.rmtree(stale, ignore_errors=True)
     # Stage in a private folder beside the outputs, so publishing is a rename on one file system.
     staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=targets[0].parent))
     try:
-        staged = {name: staging / f"{name}-{Path(path).name}" for name, path in call.outputs.items()}
+        # Absolute: a step may change the working folder; it is set back after the step.
+        staged = {name: staging.absolute() / f"{name}-{Path(path).name}" for name, path in call.outputs.items()}
         reads, runner = Reads(), Reads()  # what the step read of its params; what the runner read for it
         for key, value in call.runner_reads.items():
             runner.value((key,), value)
-        inputs = {name: Path(path) for name, path in call.inputs.items()}
-        try:
-            function(inputs=inputs, params=TrackedParams(copy.deepcopy(call.params), reads), outputs=dict(staged))
-        except Stopped:
-            raise
-        except (Exception, SystemExit) as error:
-            raise step_failed(call, error, error.__traceback__) from None
+        _call(function, call, TrackedParams(copy.deepcopy(call.params), reads), staged)
         missing = [name for name, path in staged.items() if not path.is_file()]
         if missing:
             raise StepError(f"{call.fn} did not write outputs['{missing[0]}']; "
@@ -60,6 +48,33 @@ def run_step(call: StepCall) -> dict[str, Any]:
         return {**reads.to_json(), "runner": runner.to_json()}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _targets(call: StepCall) -> list[Path]:
+    """Return the step's output paths, each checked to be a file path inside the outputs root."""
+    targets = [Path(path) for path in call.outputs.values()]
+    for target in targets:
+        if target.is_dir():
+            raise StepError(f"{target} is a folder, where the step's output file goes; move it away")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if call.root and not inside(str(target), call.root):
+            raise StepError(f"{target} resolves outside {call.root}/ (a symbolic link?); "
+                            "outputs must stay inside the outputs root")
+    return targets
+
+
+def _call(function: Callable[..., Any], call: StepCall, params: TrackedParams, staged: dict[str, Path]) -> None:
+    """Call the step function; anything it raises is its failure, and the working folder is set back."""
+    inputs = {name: Path(path) for name, path in call.inputs.items()}
+    folder = os.getcwd()
+    try:
+        function(inputs=inputs, params=params, outputs=dict(staged))
+    except Stopped:
+        raise
+    except BaseException as error:  # the step's own, KeyboardInterrupt it raised itself included
+        raise step_failed(call, error, error.__traceback__) from None
+    finally:
+        os.chdir(folder)
 
 
 def inside(path: str, root: str) -> bool:

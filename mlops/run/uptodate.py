@@ -61,13 +61,23 @@ def code_reasons(made: dict[str, str] | None, now: dict[str, str], since: str = 
     return found
 
 
+def valid_record(made: Any) -> bool:
+    """Say whether a saved record has the shape this code writes (any other counts as no record)."""
+    if not isinstance(made, dict):
+        return False
+    reads, files, code, outputs = (made.get(key, {}) for key in ("reads", "files", "code", "outputs"))
+    return (isinstance(reads, dict) and all(isinstance(reads.get(key, {}), dict) for key in ("values", "keys"))
+            and isinstance(files, dict) and isinstance(code, dict) and isinstance(outputs, dict)
+            and all(isinstance(stamp, list) and len(stamp) >= 3 for stamp in outputs.values()))
+
+
 def consumed(step: Step, digests: DigestCache) -> dict[str, str]:
     """Return the digest of each input file (empty for a missing file)."""
     found = {}
     for path in step.inputs.values():
         try:
             found[path] = digests.digest(path)
-        except FileNotFoundError:
+        except OSError:  # missing, or not reachable (a file where its folder goes, a link loop)
             found[path] = ""
     return found
 
@@ -107,8 +117,8 @@ def edited_outputs(stamps: dict[str, list[Any]], digests: DigestCache) -> list[s
     for path, stamp in stamps.items():
         try:
             info = os.stat(path)
-        except FileNotFoundError:
-            continue  # a missing output is doit's missing-target reason
+        except OSError:
+            continue  # a missing output (or one that cannot be reached) is doit's missing-target reason
         if not same_stat(info, stamp) and digests.digest(path, info) != stamp[2]:
             found.append(f"output changed since the step made it: {path}")
     return found

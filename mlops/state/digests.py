@@ -31,6 +31,8 @@ def same_stat(stat: os.stat_result, state: Any) -> bool:
     The inode counts: a file replaced by `mv` (or a link pointed elsewhere) with the same size and
     mtime must be hashed again. A state kept before the inode was (three fields) compares on mtime and size.
     """
+    if not isinstance(state, (list, tuple)) or len(state) < 3:
+        return False  # a state of another shape (another checker's, damaged): compare the content
     inode = state[3] if len(state) > 3 else stat.st_ino
     return bool(stat.st_mtime_ns == state[0] and stat.st_size == state[1] and stat.st_ino == inode)
 

@@ -20,7 +20,7 @@ class TaskLock:
     def acquire(self) -> bool:
         """Take the lock; if another run holds it, say so and wait for it to finish. Return whether it waited."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.handle = open(self.path, "a+")  # noqa: SIM115 - held until release()
+        handle = self.handle = open(self.path, "a+", encoding="utf-8", errors="replace")  # noqa: SIM115 - held until release()
         waited = False
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

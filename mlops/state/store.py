@@ -153,7 +153,7 @@ def read_state(snapshot: str, journal: str) -> dict[str, dict[str, Any]]:
     """Return the snapshot with the journal replayed on top; unreadable parts count as absent."""
     state = _snapshot(snapshot)
     try:
-        with open(journal) as handle:
+        with open(journal, encoding="utf-8", errors="replace") as handle:  # a damaged line is skipped
             lines = handle.readlines()
     except FileNotFoundError:
         lines = []
@@ -164,9 +164,9 @@ def read_state(snapshot: str, journal: str) -> dict[str, dict[str, Any]]:
             continue  # torn by a kill mid-write: that task simply has no new record
         if not isinstance(entry, dict):
             continue
-        if "set" in entry and isinstance(entry["values"], dict):
+        if isinstance(entry.get("set"), str) and isinstance(entry.get("values"), dict):
             state.setdefault(entry["set"], {}).update(entry["values"])
-        elif "remove" in entry:
+        elif isinstance(entry.get("remove"), str):
             state.pop(entry["remove"], None)
         elif entry.get("remove_all"):
             state = {}
@@ -192,8 +192,9 @@ def _snapshot(path: str) -> dict[str, dict[str, Any]]:
     return {}
 
 
-def check_folder(folder: Path, names: Iterable[str]) -> None:
-    """Fail in one line if the state cannot be kept in `folder`: made, writable, its files regular files."""
+def check_folder(folder: Path, names: Iterable[str], folders: Iterable[str] = ()) -> None:
+    """Fail in one line if the state cannot be kept in `folder`: made, writable, its files regular files,
+    its `folders` folders."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -204,3 +205,7 @@ def check_folder(folder: Path, names: Iterable[str]) -> None:
         path = folder / name
         if path.exists() and not path.is_file():
             raise StateError(f"{path} is a folder (or not a file), where mlops keeps its state; move it away")
+    for name in folders:
+        path = folder / name
+        if path.exists() and not path.is_dir():
+            raise StateError(f"{path} is a file, where mlops keeps a folder of its state; move it away")

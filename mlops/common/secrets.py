@@ -1,0 +1,63 @@
+"""Secrets: which keys look secret, and the values held under them, which no message or record shows.
+
+A value is secret when a key along its path looks secret (`SECRET_KEY`, listed in the README),
+and so is any string that contains such a value (`header: Bearer ${tracking.token}`): the
+values are noted as the config and the command line are read, and `redact` takes them out of
+any text.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+# The one list of secret-looking key names (README, "Secrets"): any key along a path that matches.
+SECRET_KEY = re.compile(r"pass(word|wd|phrase)|token|secret|credential|api_?key|private|cookie|authorization|"
+                        r"(^|[_-])(auth|pat|pwd)([_-]|$)|(^|[_-])key$", re.IGNORECASE)
+MASK = "********"
+MIN_LENGTH = 4  # shorter values ("", "x", "1") are everywhere: masking them would hide nothing
+
+_values: set[str] = set()
+
+
+@functools.cache
+def secret_key(name: str) -> bool:
+    """Say whether a key name looks secret."""
+    return bool(SECRET_KEY.search(name))
+
+
+def secret_path(parts: Sequence[Any]) -> bool:
+    """Say whether any key along a key path looks secret."""
+    return any(secret_key(str(part)) for part in parts)
+
+
+def note(value: Any) -> None:
+    """Note the strings in a secret value (at any depth), so that no text shows them."""
+    if isinstance(value, dict):
+        for item in value.values():
+            note(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            note(item)
+    elif value is not None and not isinstance(value, bool) and len(str(value)) >= MIN_LENGTH:
+        _values.add(str(value))
+
+
+def note_all(values: Iterable[Any]) -> None:
+    """Note each of `values` as secret."""
+    for value in values:
+        note(value)
+
+
+def holds_secret(text: str) -> bool:
+    """Say whether a string contains a noted secret value."""
+    return any(value in text for value in _values)
+
+
+def redact(text: str) -> str:
+    """Return `text` with every noted secret value replaced by the mask."""
+    for value in sorted(_values, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text

@@ -137,3 +137,17 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the process under test"
         time.sleep(0.02)
+
+
+def doit(project: Path, *args: str, **env: str) -> set[str]:
+    """Run `doit ARGS` (with `env` added), require success, and return the tasks it ran."""
+    result = run_doit(project, *args, env=env)
+    assert result.returncode == 0, result.stderr
+    return ran(result)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace `old`, which must be there, with `new` in a file."""
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))

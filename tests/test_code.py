@@ -12,21 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ran, run_doit, start_doit, wait_for
+from helpers import doit, edit, ran, run_doit, start_doit, wait_for
 from mlops.run.code import code_state
 from mlops.run.uptodate import code_reasons
-
-
-def doit(project: Path, *args: str, **env: str) -> set[str]:
-    result = run_doit(project, *args, env=env)
-    assert result.returncode == 0, result.stderr
-    return ran(result)
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
 
 
 def test_comments_layout_docstrings_and_unused_functions_rerun_nothing(ran_project: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DOIT, environment, ran, run_doit
+from helpers import DOIT, edit, environment, ran, run_doit
 
 EXITS = "\n\ndef exits(inputs, params, outputs):\n    import sys\n    sys.exit(3)\n"
 RAISES = ("\n\ndef raises(inputs, params, outputs):\n    check(params)\n\n\n"
@@ -239,11 +239,6 @@ def test_an_input_missing_for_one_run_keeps_the_record(ran_project: Path) -> Non
     (ran_project / "a.txt.away").rename(raw)
     assert ran(run_doit(ran_project)) == set()
 
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
 
 
 def test_a_pipeline_file_that_is_not_a_mapping_says_what_it_holds(ran_project: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import all_tasks, ran, run_doit, tiny_project
+from helpers import all_tasks, doit, edit, ran, run_doit, tiny_project
 
 TASKS = all_tasks()
 
@@ -24,16 +24,6 @@ def test_a_project_moved_to_another_folder_stays_up_to_date(project: Path) -> No
     assert ran(again) == set() and len(again.stdout.splitlines()) == len(TASKS)
 
 
-def doit(project: Path, *args: str, **env: str) -> set[str]:
-    result = run_doit(project, *args, env=env)
-    assert result.returncode == 0, result.stderr
-    return ran(result)
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
 
 
 def test_unrelated_changes_rerun_nothing(project: Path) -> None:

@@ -4,6 +4,7 @@ nothing lost."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -151,6 +152,7 @@ BAD_WORDS = [
 
 
 def test_bad_words_give_one_line_and_run_nothing(ran_project: Path) -> None:
+    shutil.rmtree(ran_project / ".mlops")
     before = {path: path.stat().st_mtime_ns for path in (ran_project / "outputs").rglob("*") if path.is_file()}
     for words, message in BAD_WORDS:
         result = run_doit(ran_project, *words)
@@ -158,7 +160,7 @@ def test_bad_words_give_one_line_and_run_nothing(ran_project: Path) -> None:
         assert result.stderr.startswith("mlops: error: ") and message in result.stderr, result.stderr
         assert result.stderr.count("\n") == 1, result.stderr
     after = {path: path.stat().st_mtime_ns for path in (ran_project / "outputs").rglob("*") if path.is_file()}
-    assert after == before
+    assert after == before and not (ran_project / ".mlops").exists()  # nothing written, no config cached
 
 
 def test_a_long_added_key_is_just_a_key(ran_project: Path) -> None:

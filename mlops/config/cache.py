@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops.common.files import parse_json, stat_key, write_atomically
-from mlops.config.model import CONF_DIR, Config, secret_path
+from mlops.config.model import CONF_DIR, Config
+from mlops.config.words import secret_override
 
 FORMAT = 3
 FOLDER = ".mlops/cache"
@@ -78,7 +79,7 @@ class ConfigCache:
         """Save `cfg` for `overrides`, unless it used a resolver whose result the cache cannot vouch for."""
         if not cfg.resolvers <= PURE_RESOLVERS:
             return
-        if any(secret_path(override.partition("=")[0].lstrip("+~").split(".")) for override in overrides):
+        if any(secret_override(override) for override in overrides):
             return  # a secret typed on the command line: never written anywhere, so composed every time
         names = sorted(cfg.env_names)
         salt = secrets.token_hex(16)

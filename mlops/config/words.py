@@ -21,7 +21,7 @@ class CommandLine:
         """Return the overrides of (key, value) words; `~key=` is how a deletion reaches us through doit."""
         words = list(words)
         for key, value in words:
-            if secret_path(key.lstrip("+~").split(".")):
+            if secret_override(key):
                 secrets.note(value)  # a secret typed on the command line: no message may echo it
         return cls(tuple(key if key.startswith("~") and value == "" else f"{key}={value}"
                          for key, value in words))
@@ -35,6 +35,11 @@ class CommandLine:
                 raise ConfigError(f"{override}: ${{...}} on the command line is refused (it could read any "
                                   "environment variable or file); put the reference in conf/, or list "
                                   f"'{key}' in [tool.mlops] allow_interpolation in pyproject.toml")
+
+
+def secret_override(override: str) -> bool:
+    """Say whether an override (key=value, +key=..., ~key=) sets a secret-looking key."""
+    return secret_path(override.partition("=")[0].lstrip("+~").split("."))
 
 
 def refuse_bare_deletions(words: Iterable[str]) -> None:

@@ -35,18 +35,17 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
             # Like any Unix filter: end quietly when the reader of the output goes away (doit list | head).
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         current = session.current()
-        if current is not None:
-            try:
+        try:
+            if current is not None:
                 check_kind_names(current.kinds, self.cmd_names, self.namespace)
-                current.accept(pos_args)
-            except MlopsError as error:
-                sys.exit(f"mlops: error: {error}")
-        tasks = super().load_tasks(cmd, pos_args)
-        if current is not None and getattr(cmd, "name", "") in TASK_COMMANDS:
-            try:
+                current.check(pos_args)
+            tasks = super().load_tasks(cmd, pos_args)
+            if current is not None and getattr(cmd, "name", "") in TASK_COMMANDS:
                 check_words(pos_args, tasks, _overridden_date(current.command_line.overrides))
-            except MlopsError as error:
-                sys.exit(f"mlops: error: {error}")
+            if current is not None:
+                current.settle()  # nothing is written until every word proved valid
+        except MlopsError as error:
+            sys.exit(f"mlops: error: {error}")
         # The config, the plan and the tasks live until the command ends: keep the cyclic garbage
         # collector from rescanning them at every collection while the steps run or are checked.
         gc.freeze()

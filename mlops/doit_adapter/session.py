@@ -47,9 +47,17 @@ class Invocation:
 
     def accept(self, task_words: Iterable[str]) -> None:
         """Check the command's task words against the plan; then keep the config and make the env folder."""
+        self.check(task_words)
+        self.settle()
+
+    def check(self, task_words: Iterable[str]) -> None:
+        """Check the command's task words against the plan (ConfigError), writing nothing."""
         words = list(task_words)
         refuse_bare_deletions(words)
         check_task_words(words, self.kinds, self.steps)
+
+    def settle(self) -> None:
+        """Keep the config (the command line proved valid) and make the folder of outputs and state."""
         keep(self.config)
         check_folder(self.env_dir, STATE_FILES, STATE_FOLDERS)
 

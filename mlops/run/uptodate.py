@@ -44,6 +44,8 @@ def code_reasons(made: dict[str, str] | None, now: dict[str, str], since: str = 
     """Describe how the code state a step ran differs from its code now (project files, versions)."""
     if made is None:
         return [f"no record of the code it ran{since} (made by an older mlops)"]
+    if made == now:
+        return []
     found = []
     versions = PYTHON in made and PYTHON in now  # turning version tracking on or off reruns nothing
     for key in sorted(made.keys() | now.keys()):

@@ -30,7 +30,7 @@ class Failures:
         noted = {**self.noted(task), date or "": line}
         with contextlib.suppress(OSError):  # a folder we cannot write: the failure is still reported
             write_atomically(self._file(task), json.dumps(noted))
-            self._files().add(self._file(task).name)
+            self._files().add(_name(task))
 
     def clear(self, task: str, date: str | None) -> None:
         """Forget the failure of `task` (for `date`) after it succeeded (noted by any run until now)."""
@@ -46,7 +46,8 @@ class Failures:
 
     def noted(self, task: str) -> dict[str, str]:
         """Return the noted failures of `task`, by date ("" for an undated step)."""
-        if self._file(task).name not in self._files():
+        listed = self._files()
+        if not listed or _name(task) not in listed:  # a stat-free answer for the usual case: nothing failed
             return {}
         return self._read(task)
 
@@ -66,4 +67,9 @@ class Failures:
         return self._listed
 
     def _file(self, task: str) -> Path:
-        return self.folder / (urllib.parse.quote(task, safe="") + ".json")
+        return self.folder / _name(task)
+
+
+def _name(task: str) -> str:
+    """Return the file name of a task's noted failures (any task name is a safe file name this way)."""
+    return urllib.parse.quote(task, safe="") + ".json"

@@ -99,7 +99,8 @@ def test_a_killed_run_keeps_finished_steps_and_leaves_no_partial_output(project:
     assert again.returncode == 0, again.stderr
     assert ran(again) == {"train:slow", "evaluate:fast", "evaluate:slow", "predict:fast", "predict:slow"}
     assert model.read_text() == "partial model...complete, seed 1"
-    assert [p.name for p in model.parent.iterdir()] == ["model.pkl"], "no staging folder may be left"
+    assert sorted(p.name for p in model.parent.iterdir()) == ["model.pkl", "provenance.json"], \
+        "no staging folder may be left"
 
 
 def test_a_killed_rerun_keeps_the_previous_complete_output(project: Path) -> None:

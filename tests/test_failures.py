@@ -180,8 +180,9 @@ def test_an_env_file_that_leaves_env_to_the_base_is_warned_about(ran_project: Pa
 def test_clean_dry_run_names_what_it_deletes(ran_project: Path) -> None:
     result = run_doit(ran_project, "clean", "--dry-run", "train:a", "predict:a")
     assert result.stdout.splitlines() == [
-        "train:a - executing 'Python: delete outputs/dev/a/train/model.pkl'",
-        "predict:a - executing 'Python: delete outputs/dev/a/predict/forecast_*.csv'"]
+        "train:a - executing 'Python: delete outputs/dev/a/train/model.pkl, outputs/dev/a/train/provenance.json'",
+        "predict:a - executing 'Python: delete outputs/dev/a/predict/forecast_*.csv, "
+        "outputs/dev/a/predict/provenance.json'"]
     assert (ran_project / "outputs/dev/a/train/model.pkl").is_file()
 
 

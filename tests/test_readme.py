@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -45,10 +46,26 @@ def test_every_console_command_prints_what_the_readme_shows(tmp_path: Path) -> N
     for command, expected in sessions:
         words = shlex.split(command)
         assert words[0] == "doit"
-        result = run_doit(project, *words[1:], env={"USER": "ada", "MLOPS_TRACKING_TOKEN": ""})
+        # The copy's own mlops, as in a clone installed with `pip install -e .`: its code is the project's.
+        env = {"USER": "ada", "MLOPS_TRACKING_TOKEN": "", "PYTHONPATH": str(project)}
+        result = run_doit(project, *words[1:], env=env)
         printed = [line.rstrip() for line in (result.stdout + result.stderr).splitlines()]
         assert printed == expected, f"$ {command}"
         assert (result.returncode == 0) == (not printed or not printed[0].startswith("mlops: error:")), command
+    check_provenance_example(json.loads((project / "outputs/dev/pipeline_1/train/provenance.json").read_text()))
+
+
+def check_provenance_example(made: dict) -> None:
+    """The README's provenance.json is the demo's: the same fields, the same values where a run cannot vary."""
+    shown = json.loads(re.search(r"```json\n(.*?)```", README, re.DOTALL).group(1))
+    assert sorted(shown) == sorted(made)
+    for key in ("task", "fn", "executor", "date", "params"):
+        assert shown[key] == made[key], key
+    assert sorted(shown["code"]) == sorted(made["code"])
+    for side in ("inputs", "outputs"):
+        assert {name: item["path"] for name, item in shown[side].items()} == \
+            {name: item["path"] for name, item in made[side].items()}
+    assert made["project"]["version"] == shown["project"]["version"]
 
 
 def test_quick_start_is_two_commands_and_ci_runs_both() -> None:

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from mlops.doit_adapter import internals
 from mlops.doit_adapter.backend import SAVED_BY_WORKER, Backend
 from mlops.doit_adapter.check import StepCheck, record_key
 from mlops.plan import Step
+from mlops.run import provenance
 from mlops.run.code import changed_files, code_state
 from mlops.run.executor import Executor
 from mlops.run.uptodate import consumed, made_record, reasons, valid_record
@@ -82,7 +84,8 @@ class StepAction:
         if missing:
             raise StepError(f"{missing[0]}; the step did not run")
         files, code = consumed(step, digests), code_state(fn, step.env_dir)
-        reads = self.executor.run(step.call(date))
+        known = provenance.facts(step.task, fn, date, step.inputs, files, code, self.executor.name)
+        reads = self.executor.run(replace(step.call(date), provenance=known))
         unchanged(files, consumed(step, digests), changed_files(code, fn))
         return made_record(reads, files, code, step.outputs(date).values(), digests)
 

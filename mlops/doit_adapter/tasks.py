@@ -13,6 +13,7 @@ from mlops.config import Config
 from mlops.doit_adapter.action import StepAction
 from mlops.doit_adapter.check import StepCheck
 from mlops.plan import Step, StepKind
+from mlops.run import provenance
 from mlops.run.executor import Executor
 from mlops.run.outputs import clean_outputs
 from mlops.state.digests import DigestCache
@@ -68,7 +69,8 @@ class CleanOutputs:
         clean_outputs(self.step)
 
     def __str__(self) -> str:
-        files = ", ".join(f"{self.step.folder}/{file.format(date='*')}" for file in self.step.kind.outputs.values())
+        names = (*self.step.kind.outputs.values(), provenance.FILE)
+        files = ", ".join(f"{self.step.folder}/{file.format(date='*')}" for file in names)
         return f"<delete {files}"  # doit shows it without its first character, as for a function's repr
 
 

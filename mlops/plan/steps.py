@@ -32,6 +32,7 @@ class StepCall:
     outputs: dict[str, str]
     runner_reads: dict[str, Any] = field(default_factory=dict)
     root: str = ""  # if set, every output must resolve inside this folder
+    provenance: dict[str, Any] = field(default_factory=dict)  # if set, what is known of the run before it starts
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 from mlops.plan.steps import Step
+from mlops.run.provenance import FILE
 from mlops.run.runner import inside
 
 
 def clean_outputs(step: Step) -> None:
-    """Delete the step's outputs (every date's, for a dated step), refusing any outside the outputs root."""
-    paths = [str(path) for file in step.kind.outputs.values()
+    """Delete the step's outputs (every date's, for a dated step) and its provenance, refusing any outside the
+    outputs root."""
+    paths = [str(path) for file in (*step.kind.outputs.values(), FILE)
              for path in Path(step.folder).glob(file.format(date="*"))]
     for path in paths:
         if not inside(path, step.root):

@@ -9,7 +9,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mlops.common.secrets import holds_secret, secret_path
+from mlops.common.secrets import MASK, holds_secret, secret_path
 from mlops.plan.steps import MISSING
 
 SECRET_DIGEST = "__mlops_secret_sha256__"
@@ -163,3 +163,19 @@ def _encode(path: tuple[str, ...]) -> str:
 @functools.lru_cache(maxsize=4096)
 def _decode(encoded: str) -> tuple[str, ...]:
     return tuple(json.loads(encoded))
+
+
+def shown(value: Any) -> Any:
+    """Return a recorded value for people to read: every secret's digest shown as the mask."""
+    if isinstance(value, dict):
+        if SECRET_DIGEST in value:
+            return MASK
+        return {key: shown(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shown(item) for item in value]
+    return value
+
+
+def shown_reads(reads: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a step's recorded reads as {dotted key: value}, secrets masked (MISSING for an absent key)."""
+    return {".".join(_decode(encoded)): shown(value) for encoded, value in reads.get("values", {}).items()}

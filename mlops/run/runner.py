@@ -14,9 +14,10 @@ from typing import Any
 from mlops.common.errors import StepError
 from mlops.plan.functions import step_function
 from mlops.plan.steps import StepCall
+from mlops.run import provenance
 from mlops.run.code import checked_bytecode, project_files
 from mlops.run.failure import import_failed, step_failed
-from mlops.run.reads import Reads, TrackedParams
+from mlops.run.reads import Reads, TrackedParams, shown_reads
 from mlops.run.signals import Stopped
 
 STAGING = ".staging-"
@@ -38,14 +39,21 @@ def run_step(call: StepCall) -> dict[str, Any]:
         reads, runner = Reads(), Reads()  # what the step read of its params; what the runner read for it
         for key, value in call.runner_reads.items():
             runner.value((key,), value)
+        started = provenance.now()
         _call(function, call, TrackedParams(copy.deepcopy(call.params), reads), staged)
         missing = [name for name, path in staged.items() if not path.is_file()]
         if missing:
             raise StepError(f"{call.fn} did not write outputs['{missing[0]}']; "
                             "a step must write every output it is handed")
+        made = {**reads.to_json(), "runner": runner.to_json()}
+        record = provenance.record(call.provenance, shown_reads(made), staged, call.outputs, started,
+                                   provenance.now()) if call.provenance else None
+        described = provenance.staged(targets[0].parent, staging, record) if record else None
         for name, path in staged.items():
             os.replace(path, call.outputs[name])
-        return {**reads.to_json(), "runner": runner.to_json()}
+        if described is not None:  # last: it describes the outputs now in place
+            os.replace(described, targets[0].parent / provenance.FILE)
+        return made
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -12,10 +12,9 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from mlops.config.model import MASK
 from mlops.plan.steps import MISSING, Step
 from mlops.run.code import PYTHON, code_state
-from mlops.run.reads import MAPPING, SECRET_DIGEST, changes
+from mlops.run.reads import MAPPING, changes, shown
 from mlops.state.digests import DigestCache, same_stat
 
 CODE_SUFFIXES = frozenset({".py", ".so", ".pyd"})
@@ -131,15 +130,4 @@ def _shown(value: Any) -> str:
         return "(absent)"
     if value == MAPPING:
         return "(a mapping)"
-    return json.dumps(_digests_masked(value))
-
-
-def _digests_masked(value: Any) -> Any:
-    """Return a recorded value for display: every secret's digest shown as the mask."""
-    if isinstance(value, dict):
-        if SECRET_DIGEST in value:
-            return MASK
-        return {key: _digests_masked(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_digests_masked(item) for item in value]
-    return value
+    return json.dumps(shown(value))

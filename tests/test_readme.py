@@ -53,6 +53,9 @@ def test_every_console_command_prints_what_the_readme_shows(tmp_path: Path) -> N
         assert printed == expected, f"$ {command}"
         assert (result.returncode == 0) == (not printed or not printed[0].startswith("mlops: error:")), command
     check_provenance_example(json.loads((project / "outputs/dev/pipeline_1/train/provenance.json").read_text()))
+    # The picture GitHub renders is what `doit graph` printed above.
+    graph = next(printed for command, printed in sessions if command.startswith("doit graph"))
+    assert re.search(r"```mermaid\n(.*?)```", README, re.DOTALL).group(1).splitlines() == graph
 
 
 def check_provenance_example(made: dict) -> None:

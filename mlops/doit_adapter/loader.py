@@ -15,8 +15,8 @@ from mlops.doit_adapter import session
 from mlops.doit_adapter.tasks import KIND_MARK
 
 NAME = "mlops"
-TASK_COMMANDS = frozenset({"run", "list", "info", "clean", "forget", "ignore"})  # their words name tasks
-PRINTING = frozenset({"list", "why", "dumpdb", "info", "clean"})  # commands that run no step (no network)
+TASK_COMMANDS = frozenset({"run", "list", "info", "clean", "forget", "ignore", "graph"})  # their words name tasks
+PRINTING = frozenset({"list", "why", "dumpdb", "info", "clean", "graph"})  # commands that run no step (no network)
 PLUGIN = "mlops.doit_adapter.loader:Loader"
 
 

@@ -15,21 +15,16 @@ from mlops.doit_adapter import internals
 from mlops.doit_adapter.check import StepCheck
 
 
-class Why(DoitCmdBase):  # type: ignore[misc]
-    """doit command: say why tasks will run, one line per reason."""
+class StatusCommand(DoitCmdBase):  # type: ignore[misc]
+    """A doit command that knows, for each selected task, the reasons it will run (`doit why`, `doit graph`)."""
 
-    name = "why"
-    doc_purpose = "say why tasks will run, one line per reason"
-    doc_usage = "[TASK ...] [--date YYYY-MM-DD]"
-    doc_description = ("With no task: every default task. A group (train) means all its subtasks.\n"
-                       "Prints nothing for a task that is up to date, unless it was named.")
-    cmd_options = ()
+    cmd_options: tuple[dict[str, Any], ...] = ()
 
-    def _execute(self, pos_args: list[str] | None = None) -> int:
+    def statuses(self, names: list[str], date: str | None = None) -> list[tuple[Any, list[str]]]:
+        """Return each selected task, upstream first, with the reasons it will run (none: up to date)."""
         tasks = {task.name: task for task in self.task_list}
-        names, date = _dated_words(pos_args or [])
-        named = set(names)
         will_run: dict[str, str] = {}  # target path -> the task that will make it again
+        found: list[tuple[Any, list[str]]] = []
         for task in self._selected(tasks, names or self.sel_tasks or []):
             if date is not None and any(param.get("name") == "date" for param in task.params):
                 task.options = {**(task.options or {}), "date": date}
@@ -40,11 +35,8 @@ class Why(DoitCmdBase):  # type: ignore[misc]
                 reasons = [f"upstream {name} will run first; this runs if its output changes" for name in upstream]
             if reasons:
                 will_run.update({target: task.name for target in task.targets})
-            elif task.name in named:
-                reasons = ["up to date"]
-            for reason in reasons:
-                self.outstream.write(f"{task.name}: {reason}\n")
-        return 0
+            found.append((task, reasons))
+        return found
 
     def _selected(self, tasks: dict[str, Any], names: list[str]) -> list[Any]:
         chosen: list[str] = []
@@ -82,6 +74,25 @@ class Why(DoitCmdBase):  # type: ignore[misc]
         if never_made:
             return  # nothing was recorded to compare the files with: doit's file reasons would all be noise
         yield from _file_reasons(task, reasons, covered={line.rsplit(": ", 1)[-1] for line in explained})
+
+
+class Why(StatusCommand):
+    """doit command: say why tasks will run, one line per reason."""
+
+    name = "why"
+    doc_purpose = "say why tasks will run, one line per reason"
+    doc_usage = "[TASK ...] [--date YYYY-MM-DD]"
+    doc_description = ("With no task: every default task. A group (train) means all its subtasks.\n"
+                       "Prints nothing for a task that is up to date, unless it was named.")
+
+    def _execute(self, pos_args: list[str] | None = None) -> int:
+        names, date = _dated_words(pos_args or [])
+        for task, reasons in self.statuses(names, date):
+            if not reasons and task.name in names:
+                reasons = ["up to date"]
+            for reason in reasons:
+                self.outstream.write(f"{task.name}: {reason}\n")
+        return 0
 
 
 def _dated_words(words: list[str]) -> tuple[list[str], str | None]:

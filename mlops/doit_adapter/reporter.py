@@ -1,13 +1,17 @@
-"""doit's console reporter, minus the title line of tasks whose output is the point (print_config), and
-quiet when the reader of its output goes away (`doit | head -1`)."""
+"""doit's console reporter, minus the title line of tasks whose output is the point (print_config), quiet
+when the reader of its output goes away (`doit | head -1`), with a report of the run at the end."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import time
 from typing import IO, Any
 
 from doit.reporter import ConsoleReporter
+
+from mlops.doit_adapter import session
 
 
 class QuietPipe:
@@ -45,12 +49,90 @@ class QuietPipe:
 
 
 class Reporter(ConsoleReporter):  # type: ignore[misc]
-    """Report like doit, but let tasks with meta plain_output print clean, pipeable text."""
+    """Report like doit, but let tasks with meta plain_output print clean, pipeable text; after a run
+    that executed something, a short report on stderr: what ran and how long it took, how many were up
+    to date, what failed and why, where the outputs are."""
 
     def __init__(self, outstream: IO[str], options: Any) -> None:
         super().__init__(QuietPipe(outstream), options)
+        self.report = RunReport()
 
     def execute_task(self, task: Any) -> None:
         """Print the task's title line, unless its output must stay plain."""
         if not (task.meta or {}).get("plain_output"):
             super().execute_task(task)
+            self.report.started(task)
+
+    def add_success(self, task: Any) -> None:
+        """Note the task's duration."""
+        super().add_success(task)
+        self.report.finished(task)
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        """Report the failure as doit does, and note its last line for the report."""
+        super().add_failure(task, fail)
+        self.report.failed(task, fail.get_msg())
+
+    def skip_uptodate(self, task: Any) -> None:
+        """Print the task's up-to-date line, and count it."""
+        super().skip_uptodate(task)
+        self.report.up_to_date(task)
+
+    def complete_run(self) -> None:
+        """Finish as doit does, then print the report."""
+        super().complete_run()
+        current = session.current()
+        text = self.report.text(str(current.env_dir) if current else "")
+        if text:
+            with contextlib.suppress(OSError):
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+
+class RunReport:
+    """What one run did, task by task."""
+
+    def __init__(self) -> None:
+        self.starts: dict[str, float] = {}
+        self.ran: list[tuple[str, float]] = []
+        self.failures: list[tuple[str, str]] = []
+        self.current = 0
+
+    def started(self, task: Any) -> None:
+        """Note when a task with actions starts."""
+        if task.actions:
+            self.starts[task.name] = time.monotonic()
+
+    def finished(self, task: Any) -> None:
+        """Note a task that ran to success, with its duration."""
+        if task.name in self.starts:
+            self.ran.append((task.name, time.monotonic() - self.starts[task.name]))
+
+    def failed(self, task: Any, message: str) -> None:
+        """Note a failed task with the last line of its message (the one-line reason); a task that did not
+        start because a task it needs failed is told as such."""
+        if not task.actions:
+            return
+        if not task.executed:
+            self.failures.append((task.name, "not run: a task it needs failed"))
+            return
+        lines = [line for line in message.splitlines() if line.strip()]
+        reason = lines[-1] if lines else "failed"
+        self.failures.append((task.name, "failed: " + reason.removeprefix(f"{task.name}: ")))
+
+    def up_to_date(self, task: Any) -> None:
+        """Count a task found up to date."""
+        if task.actions:
+            self.current += 1
+
+    def text(self, outputs: str) -> str:
+        """Return the report, or nothing when the run executed nothing."""
+        if not self.ran and not self.failures:
+            return ""
+        where = f" (outputs in {outputs}/)" if outputs else ""
+        failed = sum(1 for _, reason in self.failures if reason.startswith("failed"))
+        head = f"mlops: {len(self.ran)} ran, {self.current} up to date, {failed} failed{where}"
+        width = max(len(name) for name, _ in [*self.ran, *self.failures])
+        rows = [f"  {name:<{width}}  {seconds:.1f} s" for name, seconds in self.ran]
+        rows += [f"  {name:<{width}}  {reason}" for name, reason in self.failures]
+        return "\n".join([head, *rows]) + "\n"

@@ -25,10 +25,16 @@ HEATING_BELOW_C = 15.0
 COOLING_ABOVE_C = 22.0
 
 
-def synthetic_hours(start: str, days: int, seed: int) -> pd.DataFrame:
-    """Return hourly temperature and demand for `days` days from `start`; each day depends only on seed and date."""
+def synthetic_hours(start: str, days: int, seed: int, progress: Any = None) -> pd.DataFrame:
+    """Return hourly temperature and demand for `days` days from `start`; each day depends only on seed and date.
+
+    `progress`, if given, is told each day made (`progress.update(done, total, note)`)."""
     first = pd.Timestamp(start)
-    daily = [_synthetic_day(first + pd.Timedelta(days=offset), seed) for offset in range(days)]
+    daily = []
+    for offset in range(days):
+        daily.append(_synthetic_day(first + pd.Timedelta(days=offset), seed))
+        if progress is not None:
+            progress.update(offset + 1, days, "days of series")
     return pd.DataFrame({
         "timestamp": pd.date_range(first, periods=24 * days, freq="h"),
         "temperature_c": np.concatenate([temperature for temperature, _ in daily]) if daily else [],
@@ -100,14 +106,16 @@ def score(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 
 # Step functions -----------------------------------------------------------------------------------
 
-def prepare(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path]) -> None:
-    """Write the features and target of the series, the last holdout_days marked as holdout."""
+def prepare(inputs: Mapping[str, Path], params: Mapping[str, Any], outputs: Mapping[str, Path],
+            progress: Any = None) -> None:
+    """Write the features and target of the series, the last holdout_days marked as holdout (reporting
+    its progress, day by day, to the runner's `progress` when it hands one)."""
     data = params["data"]
     days, holdout_days = int(data["days"]), int(data["holdout_days"])
     if not 0 < holdout_days < days:
         raise ValueError(f"data.holdout_days is {holdout_days}: it must be at least 1 and less than "
                          f"data.days ({days}), so that some days are left to train on")
-    hours = synthetic_hours(str(data["start"]), days, int(data["seed"]))
+    hours = synthetic_hours(str(data["start"]), days, int(data["seed"]), progress)
     table = make_features(hours)
     table.insert(0, "timestamp", hours["timestamp"])
     table[TARGET] = hours[TARGET]

@@ -14,9 +14,10 @@ from typing import Any
 from mlops.common.errors import StepError
 from mlops.plan.functions import step_function
 from mlops.plan.steps import StepCall
-from mlops.run import provenance
+from mlops.run import progress, provenance
 from mlops.run.code import checked_bytecode, project_files
 from mlops.run.failure import import_failed, step_failed
+from mlops.run.progress import takes_progress
 from mlops.run.reads import Reads, TrackedParams, shown_reads
 from mlops.run.signals import Stopped
 
@@ -76,7 +77,11 @@ def _call(function: Callable[..., Any], call: StepCall, params: TrackedParams, s
     inputs = {name: Path(path) for name, path in call.inputs.items()}
     folder = os.getcwd()
     try:
-        function(inputs=inputs, params=params, outputs=dict(staged))
+        if takes_progress(function):
+            with progress.shown(call.task) as reporter:
+                function(inputs=inputs, params=params, outputs=dict(staged), progress=reporter)
+        else:
+            function(inputs=inputs, params=params, outputs=dict(staged))
     except Stopped:
         raise
     except BaseException as error:  # the step's own, KeyboardInterrupt it raised itself included

@@ -16,7 +16,7 @@ from mlops.common.errors import MlopsError, StepError, StepFailed
 from mlops.common.names import check_date, one_line
 from mlops.common.secrets import redact
 from mlops.doit_adapter import internals
-from mlops.doit_adapter.backend import SAVED_BY_WORKER, Backend
+from mlops.doit_adapter.backend import ADOPTED, SAVED_BY_WORKER, WAITED, Backend
 from mlops.doit_adapter.check import StepCheck, record_key
 from mlops.plan import Step
 from mlops.run import provenance
@@ -68,6 +68,7 @@ class StepAction:
             # Only a run that waited for another one can find the step made meanwhile (not doit's own
             # worker processes saving this run's records, nor a forced run).
             made = adopted(task.name, step, date, records, digests) if waited else None
+            outcome = {ADOPTED: True} if made is not None else {WAITED: True} if waited else {}
             if made is None:
                 made = self._made(step, date)
             # A dated step keeps one record per date: the other dates' records stay as they were.
@@ -76,6 +77,7 @@ class StepAction:
             backend = internals.state_backend()
             if isinstance(backend, Backend) and backend.save_values_now(task.name, task.values):
                 task.values[SAVED_BY_WORKER] = True
+            task.values.update(outcome)  # for this run's report only
 
     def _made(self, step: Step, date: str | None) -> dict[str, Any]:
         """Run the step and return the record of what made its outputs."""
@@ -143,5 +145,4 @@ def adopted(task_name: str, step: Step, date: str | None, records: dict[str, Any
         return None
     if not all(os.path.exists(path) for path in step.outputs(date).values()):
         return None
-    print(f"mlops: {task_name} was made by another run meanwhile; it is up to date", file=sys.stderr)
     return dict(made)

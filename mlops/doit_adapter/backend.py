@@ -42,11 +42,19 @@ class Backend(StateDB):
             super().remove(task_id)
 
     def set(self, task_id: str, dependency: str, value: Any) -> None:
-        """Keep doit's value; a task's values saved by its worker already are not journaled again."""
-        if dependency == internals.VALUES_KEY and isinstance(value, dict) and value.get(SAVED_BY_WORKER):
-            self._db.setdefault(task_id, {})[dependency] = {k: v for k, v in value.items() if k != SAVED_BY_WORKER}
-            return
+        """Keep doit's value, without what only this run needs to know; a task's values saved by its worker
+        already are not journaled again."""
+        if dependency == internals.VALUES_KEY and isinstance(value, dict):
+            kept = {key: item for key, item in value.items() if key not in TRANSIENT}
+            if value.get(SAVED_BY_WORKER):
+                self._db.setdefault(task_id, {})[dependency] = kept
+                return
+            value = kept
         super().set(task_id, dependency, value)
 
 
-SAVED_BY_WORKER = "saved_by_worker"  # in a task's values: its worker journaled them (see save_values_now)
+# In a task's values, what its action tells this run's main process, never saved:
+SAVED_BY_WORKER = "saved_by_worker"  # its worker journaled the values already (see save_values_now)
+ADOPTED = "adopted_from_another_run"  # the step was not run: another run's identical result was taken
+WAITED = "waited_for_another_run"  # the step ran after another run of it finished
+TRANSIENT = frozenset({SAVED_BY_WORKER, ADOPTED, WAITED})

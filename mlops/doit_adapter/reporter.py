@@ -12,6 +12,8 @@ from typing import IO, Any
 from doit.reporter import ConsoleReporter
 
 from mlops.doit_adapter import session
+from mlops.doit_adapter.backend import ADOPTED, WAITED
+from mlops.doit_adapter.tasks import STEP_MARK
 
 
 class QuietPipe:
@@ -58,18 +60,30 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
         self.report = RunReport()
 
     def execute_task(self, task: Any) -> None:
-        """Print the task's title line, unless its output must stay plain."""
-        if not (task.meta or {}).get("plain_output"):
-            super().execute_task(task)
+        """Print the task's title line, unless its output must stay plain; a step's line waits for its
+        outcome: another run may have made it meanwhile (then it did not run here)."""
+        meta = task.meta or {}
+        if not meta.get("plain_output"):
+            if not meta.get(STEP_MARK):
+                super().execute_task(task)
             self.report.started(task)
 
     def add_success(self, task: Any) -> None:
-        """Note the task's duration."""
+        """Print a step's line (`.` ran; `~` taken from another run), and note the duration."""
         super().add_success(task)
-        self.report.finished(task)
+        values = task.values or {}
+        if (task.meta or {}).get(STEP_MARK):
+            if values.get(ADOPTED):
+                self.write(f"~  {task.title()} (made by another run meanwhile, as this run would make it)\n")
+            else:
+                waited = " (after waiting for another run of it)" if values.get(WAITED) else ""
+                self.write(f".  {task.title()}{waited}\n")
+        self.report.finished(task, adopted=bool(values.get(ADOPTED)))
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        """Report the failure as doit does, and note its last line for the report."""
+        """Report the failure as doit does (a step's line first), and note its last line for the report."""
+        if (task.meta or {}).get(STEP_MARK) and task.executed:
+            self.write(f".  {task.title()}\n")
         super().add_failure(task, fail)
         self.report.failed(task, fail.get_msg())
 
@@ -96,6 +110,7 @@ class RunReport:
         self.starts: dict[str, float] = {}
         self.ran: list[tuple[str, float]] = []
         self.failures: list[tuple[str, str]] = []
+        self.adopted: list[str] = []
         self.current = 0
 
     def started(self, task: Any) -> None:
@@ -103,9 +118,11 @@ class RunReport:
         if task.actions:
             self.starts[task.name] = time.monotonic()
 
-    def finished(self, task: Any) -> None:
-        """Note a task that ran to success, with its duration."""
-        if task.name in self.starts:
+    def finished(self, task: Any, adopted: bool = False) -> None:
+        """Note a task that ran to success, with its duration (or that another run's result was taken)."""
+        if adopted:
+            self.adopted.append(task.name)
+        elif task.name in self.starts:
             self.ran.append((task.name, time.monotonic() - self.starts[task.name]))
 
     def failed(self, task: Any, message: str) -> None:
@@ -127,12 +144,14 @@ class RunReport:
 
     def text(self, outputs: str) -> str:
         """Return the report, or nothing when the run executed nothing."""
-        if not self.ran and not self.failures:
+        if not self.ran and not self.failures and not self.adopted:
             return ""
         where = f" (outputs in {outputs}/)" if outputs else ""
         failed = sum(1 for _, reason in self.failures if reason.startswith("failed"))
-        head = f"mlops: {len(self.ran)} ran, {self.current} up to date, {failed} failed{where}"
-        width = max(len(name) for name, _ in [*self.ran, *self.failures])
+        taken = f", {len(self.adopted)} made by another run" if self.adopted else ""
+        head = f"mlops: {len(self.ran)} ran, {self.current} up to date{taken}, {failed} failed{where}"
+        width = max(len(name) for name in [*(n for n, _ in self.ran), *(n for n, _ in self.failures), *self.adopted])
         rows = [f"  {name:<{width}}  {seconds:.1f} s" for name, seconds in self.ran]
+        rows += [f"  {name:<{width}}  made by another run meanwhile" for name in self.adopted]
         rows += [f"  {name:<{width}}  {reason}" for name, reason in self.failures]
         return "\n".join([head, *rows]) + "\n"

@@ -21,6 +21,7 @@ from mlops.state.digests import DigestCache
 Creator = Callable[[], Any]
 Redate = Callable[[Step, str], Step]
 KIND_MARK = "mlops_step_kind"  # set on a step kind's task creator, naming the kind
+STEP_MARK = "mlops_step"  # in a step task's meta
 
 
 def kind_creator(kind: StepKind, steps: list[Step], digests: DigestCache, executor: Executor,
@@ -48,6 +49,7 @@ def step_task(step: Step, digests: DigestCache, executor: Executor, redate: Reda
         "targets": list(step.outputs(step.date).values()),
         "uptodate": [check.check],
         "clean": [CleanOutputs(step)],
+        "meta": {STEP_MARK: True},
     }
     if step.date is not None:
         # One output per date, each judged by the files it was made from (the check's record per date):

@@ -212,13 +212,17 @@ def test_outputs_never_land_outside_the_outputs_root(project: Path, tmp_path: Pa
 
 
 SPAWNING_STEPS = '''\
+import os
 import subprocess
 import time
 
 
 def train(inputs, params, outputs):
     child = subprocess.Popen(["sleep", "300"])
-    (outputs["model"].parent.parent / "child.pid").write_text(str(child.pid))
+    # Written whole, then renamed: the test reads the pid as soon as the file is there.
+    written = outputs["model"].parent.parent / "child.pid.partial"
+    written.write_text(str(child.pid))
+    os.replace(written, written.with_suffix(""))
     time.sleep(300)
 '''
 

@@ -11,7 +11,8 @@ import pytest
 from mlops.common.errors import StepError, StepFailed
 from mlops.plan import StepCall
 from mlops.run.executor import LocalExecutor
-from mlops.run.runner import load_function, run_step
+from mlops.run.runner import OUTPUT_DIGESTS, load_function, run_step
+from mlops.state.digests import file_digest
 
 
 @pytest.fixture
@@ -45,9 +46,12 @@ def call(tmp_path: Path, fn: str) -> StepCall:
 
 
 def test_success_publishes_the_output_and_returns_what_it_read(tmp_path: Path, steps_module) -> None:
-    assert LocalExecutor().run(call(tmp_path, "good")) == {"values": {'["value"]': 3}, "keys": {},
-                                                           "runner": {"values": {}, "keys": {}}}
-    assert (tmp_path / "out" / "result.txt").read_text() == "3 from input"
+    made = LocalExecutor().run(call(tmp_path, "good"))
+    out = tmp_path / "out" / "result.txt"
+    info = out.stat()  # the stamp of each output as published, its digest taken once, before the rename
+    assert made == {"values": {'["value"]': 3}, "keys": {}, "runner": {"values": {}, "keys": {}},
+                    OUTPUT_DIGESTS: {str(out): [info.st_mtime_ns, info.st_size, file_digest(out), info.st_ino]}}
+    assert out.read_text() == "3 from input"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["result.txt"]
 
 

@@ -22,6 +22,7 @@ from mlops.plan import Step
 from mlops.run import provenance
 from mlops.run.code import changed_files, code_state
 from mlops.run.executor import Executor
+from mlops.run.runner import OUTPUT_DIGESTS
 from mlops.run.uptodate import consumed, made_record, reasons, valid_record
 from mlops.state.locks import TaskLock
 from mlops.state.store import StateDB, read_state
@@ -88,8 +89,9 @@ class StepAction:
         files, code = consumed(step, digests), code_state(fn, step.env_dir)
         known = provenance.facts(step.task, fn, date, step.inputs, files, code, self.executor.name)
         reads = self.executor.run(replace(step.call(date), provenance=known))
+        published = reads.pop(OUTPUT_DIGESTS, {})
         unchanged(files, consumed(step, digests), changed_files(code, fn))
-        return made_record(reads, files, code, step.outputs(date).values(), digests)
+        return made_record(reads, files, code, step.outputs(date).values(), digests, published)
 
 
 def unchanged(before: dict[str, str], after: dict[str, str], code: list[str]) -> None:

@@ -9,7 +9,8 @@ from mlops.run.runner import run_step
 
 
 class Executor(Protocol):
-    """Runs one step call and returns the config values it read; failures raise StepError."""
+    """Runs one step call and returns the config values it read (with, under runner.OUTPUT_DIGESTS, each
+    output's stamp as published); failures raise StepError."""
 
     name: str
 

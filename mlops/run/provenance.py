@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from mlops.common.files import parse_json, project_toml
-from mlops.state.digests import file_digest
 
 FILE = "provenance.json"
 
@@ -35,13 +34,14 @@ def facts(task: str, fn: str, date: str | None, inputs: dict[str, str], input_di
     }
 
 
-def record(known: dict[str, Any], reads: dict[str, Any], outputs: dict[str, Path], finals: dict[str, str],
+def record(known: dict[str, Any], reads: dict[str, Any], finals: dict[str, str], digested: dict[str, str],
            started: datetime, ended: datetime) -> dict[str, Any]:
-    """Return the provenance record of a finished run; `outputs` are the staged files, `finals` their paths."""
+    """Return the provenance record of a finished run; `finals` are the outputs' paths by name, `digested`
+    their digests by path."""
     return {
         **known,
         "params": reads,
-        "outputs": {name: {"path": finals[name], "digest": file_digest(path)} for name, path in outputs.items()},
+        "outputs": {name: {"path": path, "digest": digested[path]} for name, path in finals.items()},
         "started": started.isoformat(timespec="milliseconds"),
         "ended": ended.isoformat(timespec="milliseconds"),
         "duration_s": round((ended - started).total_seconds(), 3),

@@ -20,12 +20,15 @@ from mlops.run.failure import import_failed, step_failed
 from mlops.run.progress import takes_progress
 from mlops.run.reads import Reads, TrackedParams, shown_reads
 from mlops.run.signals import Stopped
+from mlops.state.digests import file_digest
 
 STAGING = ".staging-"
+OUTPUT_DIGESTS = "output_digests"  # in what run_step returns beside the reads: each output's stamp as published
 
 
 def run_step(call: StepCall) -> dict[str, Any]:
-    """Run the step; outputs reach their final paths only if it succeeds; return the config it read."""
+    """Run the step; outputs reach their final paths only if it succeeds; return the config it read (and,
+    under OUTPUT_DIGESTS, the digest of each output published)."""
     checked_bytecode(project_files(call.fn))  # never the bytecode of an older source
     function = load_function(call.fn)
     targets = _targets(call)
@@ -47,16 +50,26 @@ def run_step(call: StepCall) -> dict[str, Any]:
             raise StepError(f"{call.fn} did not write outputs['{missing[0]}']; "
                             "a step must write every output it is handed")
         made = {**reads.to_json(), "runner": runner.to_json()}
-        record = provenance.record(call.provenance, shown_reads(made), staged, call.outputs, started,
-                                   provenance.now()) if call.provenance else None
+        ended = provenance.now()
+        # Each output hashed once, here: the provenance and the step's record both take this digest.
+        digested = {call.outputs[name]: _stamp(path) for name, path in staged.items()}
+        record = provenance.record(call.provenance, shown_reads(made), call.outputs,
+                                   {path: stamp[2] for path, stamp in digested.items()}, started,
+                                   ended) if call.provenance else None
         described = provenance.staged(targets[0].parent, staging, record) if record else None
         for name, path in staged.items():
             os.replace(path, call.outputs[name])
         if described is not None:  # last: it describes the outputs now in place
             os.replace(described, targets[0].parent / provenance.FILE)
-        return made
+        return {**made, OUTPUT_DIGESTS: digested}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _stamp(path: Path) -> list[Any]:
+    """Return (mtime_ns, size, digest, inode) of a staged output: a rename into place keeps all four."""
+    info = os.stat(path)
+    return [info.st_mtime_ns, info.st_size, file_digest(path), info.st_ino]
 
 
 def _targets(call: StepCall) -> list[Path]:

@@ -84,9 +84,10 @@ def consumed(step: Step, digests: DigestCache) -> dict[str, str]:
 
 
 def made_record(reads: dict[str, Any], files: dict[str, str], code: dict[str, str], outputs: Iterable[str],
-                digests: DigestCache) -> dict[str, Any]:
-    """Return the record of a step run: what it read, the files it consumed, its code, the outputs as written."""
-    return {"reads": reads, "files": files, "code": code, "outputs": output_stamps(outputs, digests)}
+                digests: DigestCache, known: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """Return the record of a step run: what it read, the files it consumed, its code, the outputs as written
+    (`known`: their stamps, when the runner hashed them already)."""
+    return {"reads": reads, "files": files, "code": code, "outputs": output_stamps(outputs, digests, known)}
 
 
 def config_reasons(step: Step, reads: dict[str, Any] | None, date: str | None) -> list[str]:
@@ -102,11 +103,16 @@ def config_reasons(step: Step, reads: dict[str, Any] | None, date: str | None) -
     return [f"config {prefix}.{key}: {_shown(old)} -> {_shown(new)}" for key, old, new in found]
 
 
-def output_stamps(paths: Iterable[str], digests: DigestCache) -> dict[str, list[Any]]:
-    """Return (mtime_ns, size, digest, inode) of each output as written, to notice later edits by hand."""
+def output_stamps(paths: Iterable[str], digests: DigestCache,
+                  known: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
+    """Return (mtime_ns, size, digest, inode) of each output as written, to notice later edits by hand;
+    a stamp in `known` is taken while the file is still the one it describes."""
     stamps = {}
     for path in paths:
         info = os.stat(path)
+        stamp = (known or {}).get(path)
+        if stamp is not None and same_stat(info, stamp):
+            digests.remember(path, info, stamp[2])
         # Through the cache: the downstream step's file check then finds this digest instead of hashing again.
         stamps[path] = [info.st_mtime_ns, info.st_size, digests.digest(path, info), info.st_ino]
     return stamps

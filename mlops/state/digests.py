@@ -61,6 +61,11 @@ class DigestCache:
         entries[path] = [*key, digest]
         return digest
 
+    def remember(self, path: str, stat: os.stat_result, digest: str) -> None:
+        """Keep a digest computed elsewhere for a file as it now is (an output hashed before it was published)."""
+        self._entries()[path] = [stat.st_mtime_ns, stat.st_size, stat.st_ino, digest]
+        self.hashed += 1
+
     def save(self) -> None:
         """Write the cache atomically; losing it only costs hashing again."""
         if self.path is None or not self.hashed:

@@ -12,7 +12,7 @@ from doit.cmd_base import DodoTaskLoader
 
 from mlops.common.errors import ConfigError, MlopsError
 from mlops.doit_adapter import session
-from mlops.doit_adapter.tasks import KIND_MARK
+from mlops.doit_adapter.tasks import KIND_MARK, date_value, takes_date
 
 NAME = "mlops"
 TASK_COMMANDS = frozenset({"run", "list", "info", "clean", "forget", "ignore", "graph"})  # their words name tasks
@@ -65,11 +65,11 @@ def check_words(words: list[str], tasks: list[Any], date: str | None) -> None:
     """Fail on a word naming no task (with the choices), and on a `--date` that no dated task takes or
     that disagrees with `date=` on the same command line."""
     names = {task.name for task in tasks}
-    dated = {task.name for task in tasks if any(param.get("name") == "date" for param in task.params)}
+    dated = {task.name for task in tasks if takes_date(task)}
     previous, rest = "", iter(words)
     for word in rest:
-        if word == "--date" or word.startswith("--date="):
-            value = word.partition("=")[2] or next(rest, "")
+        value = date_value(word, rest)
+        if value is not None:
             if previous not in dated:
                 example = min(dated, default="predict:<pipeline>")
                 raise ConfigError(f"--date {value}: only a dated step's task takes it (such as {example}); "

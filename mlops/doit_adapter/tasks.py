@@ -76,6 +76,18 @@ class CleanOutputs:
         return f"<delete {files}"  # doit shows it without its first character, as for a function's repr
 
 
+def takes_date(task: Any) -> bool:
+    """Say whether a doit task has the `--date` option of a dated step."""
+    return any(param.get("name") == "date" for param in task.params)
+
+
+def date_value(word: str, rest: Iterator[str]) -> str | None:
+    """Return the day of a `--date X` or `--date=X` word (X taken from `rest`), None for another word."""
+    if word == "--date" or word.startswith("--date="):
+        return word.partition("=")[2] or next(rest, "")
+    return None
+
+
 def date_option(value: str) -> str:
     """doit's parser of `--date`: a day that is not a date stops the command before anything runs."""
     try:

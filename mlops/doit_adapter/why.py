@@ -13,6 +13,7 @@ from mlops.common.errors import ConfigError
 from mlops.common.names import check_date
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.check import StepCheck
+from mlops.doit_adapter.tasks import date_value, takes_date
 
 
 class StatusCommand(DoitCmdBase):  # type: ignore[misc]
@@ -26,7 +27,7 @@ class StatusCommand(DoitCmdBase):  # type: ignore[misc]
         will_run: dict[str, str] = {}  # target path -> the task that will make it again
         found: list[tuple[Any, list[str]]] = []
         for task in self._selected(tasks, names or self.sel_tasks or []):
-            if date is not None and any(param.get("name") == "date" for param in task.params):
+            if date is not None and takes_date(task):
                 task.options = {**(task.options or {}), "date": date}
             reasons = list(self._reasons(task, tasks))
             if not reasons:
@@ -99,8 +100,9 @@ def _dated_words(words: list[str]) -> tuple[list[str], str | None]:
     """Split `why`'s words into task names and the day a `--date X` (or `--date=X`) asks for."""
     names, date, rest = [], None, iter(words)
     for word in rest:
-        if word == "--date" or word.startswith("--date="):
-            date = word.partition("=")[2] or next(rest, "")
+        value = date_value(word, rest)
+        if value is not None:
+            date = value
             try:
                 check_date(date, "--date")
             except ConfigError as error:

@@ -58,8 +58,10 @@ predict:
 '''
 
 
-def copy_project(dest: Path, short_series: bool = True) -> Path:
-    """Copy dodo.py, conf/ and pyproject.toml to `dest`; a short series keeps runs of the real demo quick."""
+def copy_project(dest: Path, short_series: bool = True, tracking: bool = False) -> Path:
+    """Copy dodo.py, conf/ and pyproject.toml to `dest`; a short series keeps runs of the real demo quick.
+
+    Experiment tracking stays off unless asked for: the tests of tracking turn it on."""
     dest.mkdir(parents=True)
     for name in PROJECT_FILES:
         source = REPO / name
@@ -67,12 +69,15 @@ def copy_project(dest: Path, short_series: bool = True) -> Path:
             shutil.copytree(source, dest / name)
         else:
             shutil.copy2(source, dest / name)
+    config = dest / "conf" / "config.yaml"
+    text = config.read_text()
     if short_series:
-        config = dest / "conf" / "config.yaml"
-        text = config.read_text()
         assert "  days: 730\n" in text and "  holdout_days: 28\n" in text
-        short = text.replace("  days: 730\n", "  days: 60\n").replace("  holdout_days: 28\n", "  holdout_days: 7\n")
-        config.write_text(short)
+        text = text.replace("  days: 730\n", "  days: 60\n").replace("  holdout_days: 28\n", "  holdout_days: 7\n")
+    if not tracking:
+        assert "tracking:\n  use: true\n" in text
+        text = text.replace("tracking:\n  use: true\n", "tracking:\n  use: false\n")
+    config.write_text(text)
     return dest
 
 

@@ -91,9 +91,10 @@ def test_print_config_works_on_the_original_example(tmp_path: Path) -> None:
 STEP_KINDS = {
     "prepare": {"doc": "Build each pipeline's features from its data.", "outputs": {"features": "features.csv"}},
     "train": {"doc": "Fit each pipeline's model on its training features.", "outputs": {"model": "model.pkl"},
-              "needs": ["prepare"]},
+              "needs": ["prepare"], "tracking": {"artifacts": ["model"]}},
     "evaluate": {"doc": "Score each pipeline's model on the holdout; write metrics as JSON.",
-                 "outputs": {"metrics": "metrics.json"}, "needs": ["prepare", "train"]},
+                 "outputs": {"metrics": "metrics.json"}, "needs": ["prepare", "train"],
+                 "tracking": {"metrics": ["metrics"]}},
     "predict": {"doc": "Forecast one day (date=YYYY-MM-DD) with each pipeline's model; write a CSV.",
                 "outputs": {"forecast": "forecast_{date}.csv"}, "needs": ["train"], "dated": True},
 }
@@ -105,7 +106,7 @@ DEV = {
     "date": "2026-01-01",
     "data": {"start": "2024-01-01", "days": 730, "seed": 7, "holdout_days": 28},
     "gcp": {"project": "xxx-dev", "bucket": "xxx-dev-models"},
-    "tracking": {"use": True, "uri": "https://mlflow.dev.xxx.com", "experiment": "demand-dev", "token": ""},
+    "tracking": {"use": True, "uri": "sqlite:///outputs/dev/mlflow.db", "experiment": "demand-dev", "token": ""},
     "paths": {"root": "outputs"},
     "steps": STEP_KINDS,
     "pipelines": {
@@ -132,7 +133,8 @@ DEV = {
 def repo_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("USER", "ada")
     monkeypatch.delenv("MLOPS_TRACKING_TOKEN", raising=False)
-    project = copy_project(tmp_path / "project", short_series=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    project = copy_project(tmp_path / "project", short_series=False, tracking=True)
     monkeypatch.chdir(project)
     return project
 
@@ -147,7 +149,7 @@ def test_prod_patch_changes_only_env_and_what_interpolates_it(repo_conf: Path) -
     expected = copy.deepcopy(DEV)
     expected["env"] = "prod"
     expected["gcp"] = {"project": "xxx-prod", "bucket": "xxx-prod-models"}
-    expected["tracking"].update(uri="https://mlflow.prod.xxx.com", experiment="demand-prod")
+    expected["tracking"].update(uri="sqlite:///outputs/prod/mlflow.db", experiment="demand-prod")
     cfg = compose(repo_conf, ["env=prod"])
     assert cfg.env == "prod" and cfg.values == expected
 

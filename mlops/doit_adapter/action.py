@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -16,7 +17,7 @@ from mlops.common.errors import MlopsError, StepError, StepFailed
 from mlops.common.names import check_date, one_line
 from mlops.common.secrets import redact
 from mlops.doit_adapter import internals
-from mlops.doit_adapter.backend import ADOPTED, SAVED_BY_WORKER, WAITED, Backend
+from mlops.doit_adapter.backend import ADOPTED, ELAPSED, MADE_HERE, SAVED_BY_WORKER, WAITED, Backend
 from mlops.doit_adapter.check import StepCheck, record_key
 from mlops.plan import Step
 from mlops.run import provenance
@@ -42,9 +43,10 @@ class StepAction:
         """doit's action: a failure of ours becomes one line; a step's own exception keeps its traceback.
 
         Either way the failure is noted (the step runs again, `doit why` says why) and the records stay."""
-        date = self.check.date(task)
+        date, started = self.check.date(task), time.monotonic()
         try:
             self._run(task, date)
+            task.values[ELAPSED] = time.monotonic() - started
         except MlopsError as error:
             self.check.failures.note(task.name, date, str(error))
             trace = f"{error.trace}\n" if isinstance(error, StepFailed) else ""
@@ -69,9 +71,10 @@ class StepAction:
             # Only a run that waited for another one can find the step made meanwhile (not doit's own
             # worker processes saving this run's records, nor a forced run).
             made = adopted(task.name, step, date, records, digests) if waited else None
-            outcome = {ADOPTED: True} if made is not None else {WAITED: True} if waited else {}
+            outcome: dict[str, Any] = {ADOPTED: True} if made is not None else {WAITED: True} if waited else {}
             if made is None:
                 made = self._made(step, date)
+                outcome[MADE_HERE] = {"date": date}
             # A dated step keeps one record per date: the other dates' records stay as they were.
             previous = records if date is not None else {}
             task.values["made"] = {**previous, record_key(date): made}

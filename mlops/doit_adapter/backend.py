@@ -13,10 +13,15 @@ PLUGIN = "mlops.doit_adapter.backend:Backend"
 
 
 class Backend(StateDB):
-    """doit backend (`[tool.doit.plugins.backend]`): JSON snapshot plus a per-task journal."""
+    """doit backend (`[tool.doit.plugins.backend]`): JSON snapshot plus a per-task journal; once the record
+    of a step this run made is saved, the listeners of `session.SAVED` hear of it (experiment tracking)."""
 
     desc = "JSON snapshot plus a per-task journal, safe against kills and concurrent runs"
     last_key = internals.LAST_SAVED_KEY
+
+    def __init__(self, name: str, codec: Any, **options: Any) -> None:
+        super().__init__(name, codec, **options)
+        self._made_here: dict[str, Any] = {}  # steps run here whose record is being saved: their date
 
     def save_values_now(self, task_id: str, values: dict[str, Any]) -> bool:
         """In a worker process of `doit -n`, journal a task's values before its lock is released.
@@ -46,15 +51,23 @@ class Backend(StateDB):
         already are not journaled again."""
         if dependency == internals.VALUES_KEY and isinstance(value, dict):
             kept = {key: item for key, item in value.items() if key not in TRANSIENT}
+            if MADE_HERE in value:
+                self._made_here[task_id] = value[MADE_HERE]
             if value.get(SAVED_BY_WORKER):
                 self._db.setdefault(task_id, {})[dependency] = kept
                 return
             value = kept
         super().set(task_id, dependency, value)
+        if dependency == self.last_key and task_id in self._made_here:
+            made = self._made_here.pop(task_id)
+            for listener in session.SAVED:
+                listener(task_id, made.get("date"))
 
 
 # In a task's values, what its action tells this run's main process, never saved:
 SAVED_BY_WORKER = "saved_by_worker"  # its worker journaled the values already (see save_values_now)
 ADOPTED = "adopted_from_another_run"  # the step was not run: another run's identical result was taken
 WAITED = "waited_for_another_run"  # the step ran after another run of it finished
-TRANSIENT = frozenset({SAVED_BY_WORKER, ADOPTED, WAITED})
+MADE_HERE = "made_by_this_run"  # the step ran here: {"date": its date or None}
+ELAPSED = "seconds_taken"  # how long the action took (its record's save, and what follows it, not counted)
+TRANSIENT = frozenset({SAVED_BY_WORKER, ADOPTED, WAITED, MADE_HERE, ELAPSED})

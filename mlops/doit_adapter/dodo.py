@@ -18,8 +18,9 @@ from mlops.doit_adapter.checker import checker_for
 from mlops.doit_adapter.reporter import Reporter
 from mlops.doit_adapter.session import STATE_FILE, Invocation, invocation
 from mlops.doit_adapter.tasks import kind_creator, print_config_creator
+from mlops.integrations.tracking import Checked, Settings, Tracker
 from mlops.run import signals
-from mlops.run.executor import LocalExecutor
+from mlops.run.executor import Executor, LocalExecutor
 
 
 def dodo(dodo_file: str | Path) -> dict[str, Any]:
@@ -33,16 +34,28 @@ def dodo(dodo_file: str | Path) -> dict[str, Any]:
         started = invocation(root)
         if not _loader_active(root):
             started.accept([])  # no loader of ours will check the task words
+        executor = tracked(started, LocalExecutor())
     except MlopsError as error:
         sys.exit(f"mlops: error: {error}")
     signals.install()
-    executor = LocalExecutor()
     namespace: dict[str, Any] = {"DOIT_CONFIG": doit_config(started)}
     for kind in started.kinds.values():
         steps = [step for step in started.steps if step.kind is kind]
         namespace[f"task_{kind.name}"] = kind_creator(kind, steps, started.digests, executor, started.for_date)
     namespace["task_print_config"] = print_config_creator(started.config)
     return namespace
+
+
+def tracked(started: Invocation, executor: Executor) -> Executor:
+    """Return the executor, checking tracking before each step when it is on; log each step run once its
+    record is saved, and say where in the run's report."""
+    settings = Settings.of(started.config.values)
+    if not settings.use:
+        return executor
+    tracker = Tracker(settings, str(started.config.values.get("env")), {step.task: step for step in started.steps})
+    session.SAVED.append(tracker.logged)
+    session.REPORTED.append(tracker.summary)
+    return Checked(executor, tracker)
 
 
 def doit_config(started: Invocation) -> dict[str, Any]:

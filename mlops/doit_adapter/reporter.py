@@ -7,12 +7,13 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Sequence
 from typing import IO, Any
 
 from doit.reporter import ConsoleReporter
 
 from mlops.doit_adapter import session
-from mlops.doit_adapter.backend import ADOPTED, WAITED
+from mlops.doit_adapter.backend import ADOPTED, ELAPSED, WAITED
 from mlops.doit_adapter.tasks import STEP_MARK
 
 
@@ -78,7 +79,7 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
             else:
                 waited = " (after waiting for another run of it)" if values.get(WAITED) else ""
                 self.write(f".  {task.title()}{waited}\n")
-        self.report.finished(task, adopted=bool(values.get(ADOPTED)))
+        self.report.finished(task, adopted=bool(values.get(ADOPTED)), seconds=values.get(ELAPSED))
 
     def add_failure(self, task: Any, fail: Any) -> None:
         """Report the failure as doit does (a step's line first), and note its last line for the report."""
@@ -96,7 +97,7 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
         """Finish as doit does, then print the report."""
         super().complete_run()
         current = session.current()
-        text = self.report.text(str(current.env_dir) if current else "")
+        text = self.report.text(str(current.env_dir) if current else "", [line() for line in session.REPORTED])
         if text:
             with contextlib.suppress(OSError):
                 sys.stderr.write(text)
@@ -118,12 +119,13 @@ class RunReport:
         if task.actions:
             self.starts[task.name] = time.monotonic()
 
-    def finished(self, task: Any, adopted: bool = False) -> None:
-        """Note a task that ran to success, with its duration (or that another run's result was taken)."""
+    def finished(self, task: Any, adopted: bool = False, seconds: float | None = None) -> None:
+        """Note a task that ran to success, with its duration (`seconds`, as its action measured it, else
+        since it started), or that another run's result was taken."""
         if adopted:
             self.adopted.append(task.name)
         elif task.name in self.starts:
-            self.ran.append((task.name, time.monotonic() - self.starts[task.name]))
+            self.ran.append((task.name, seconds if seconds is not None else time.monotonic() - self.starts[task.name]))
 
     def failed(self, task: Any, message: str) -> None:
         """Note a failed task with the last line of its message (the one-line reason); a task that did not
@@ -142,8 +144,9 @@ class RunReport:
         if task.actions:
             self.current += 1
 
-    def text(self, outputs: str) -> str:
-        """Return the report, or nothing when the run executed nothing."""
+    def text(self, outputs: str, extra: Sequence[str] = ()) -> str:
+        """Return the report, with the `extra` lines that say something, or nothing when the run executed
+        nothing."""
         if not self.ran and not self.failures and not self.adopted:
             return ""
         where = f" (outputs in {outputs}/)" if outputs else ""
@@ -154,4 +157,5 @@ class RunReport:
         rows = [f"  {name:<{width}}  {seconds:.1f} s" for name, seconds in self.ran]
         rows += [f"  {name:<{width}}  made by another run meanwhile" for name in self.adopted]
         rows += [f"  {name:<{width}}  {reason}" for name, reason in self.failures]
+        rows += [f"  {line}" for line in extra if line]
         return "\n".join([head, *rows]) + "\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +62,8 @@ class Invocation:
         check_folder(self.env_dir, STATE_FILES, STATE_FOLDERS)
 
 
+SAVED: list[Callable[[str, str | None], None]] = []  # told of each step run here once its record is saved
+REPORTED: list[Callable[[], str]] = []  # lines for the end of the run's report (empty: nothing to say)
 LOADER_ACTIVE: list[bool] = []  # not empty once our task loader imports dodo.py in this process
 COMMAND: list[str] = []  # the doit command this process runs (run, list, why, forget...), once tasks load
 _started: list[Invocation] = []  # the invocation dodo.py started in this process, for the task loader

@@ -9,7 +9,8 @@ from mlops.common.errors import ConfigError
 from mlops.common.names import IDENTIFIER, PLAIN_FILE
 
 STEPS = "steps"
-FIELDS = ("doc", "outputs", "needs", "dated")
+FIELDS = ("doc", "outputs", "needs", "dated", "tracking")
+TRACKED = ("metrics", "artifacts")  # what a kind's `tracking:` may list: its outputs logged as either
 MAX_FILE = 200  # characters: a staged output's name adds a prefix, and file systems stop at 255
 
 
@@ -22,6 +23,8 @@ class StepKind:
     outputs: dict[str, str]
     needs: tuple[str, ...] = ()
     dated: bool = False
+    metrics: tuple[str, ...] = ()  # outputs (JSON) whose numbers experiment tracking logs as metrics
+    artifacts: tuple[str, ...] = ()  # outputs experiment tracking logs as files
 
     def files(self, date: str | None) -> dict[str, str]:
         """Return each output's file name, for this date when the kind is dated."""
@@ -50,8 +53,23 @@ def _kind(name: str, spec: Any, declared: dict[str, StepKind]) -> StepKind:
     if not isinstance(dated, bool):
         raise ConfigError(f"{where}.dated: must be true or false")
     needs = _needs(where, spec.get("needs") or [], declared)
-    return StepKind(name, str(spec.get("doc") or f"Run each pipeline's {name} step."),
-                    _outputs(where, spec.get("outputs"), dated), needs, dated)
+    outputs = _outputs(where, spec.get("outputs"), dated)
+    tracked = _tracked(f"{where}.tracking", spec.get("tracking") or {}, outputs)
+    return StepKind(name, str(spec.get("doc") or f"Run each pipeline's {name} step."), outputs, needs, dated,
+                    tracked["metrics"], tracked["artifacts"])
+
+
+def _tracked(where: str, spec: Any, outputs: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """Return the outputs a kind's `tracking:` lists as metrics and as artifacts."""
+    if not isinstance(spec, dict) or set(spec) - set(TRACKED):
+        raise ConfigError(f"{where}: lists outputs under {' and '.join(TRACKED)}, e.g. {{artifacts: [model]}}")
+    tracked = {}
+    for field in TRACKED:
+        names = spec.get(field) or []
+        if not isinstance(names, list) or any(name not in outputs for name in names):
+            raise ConfigError(f"{where}.{field}: must list outputs of this kind; choose from: {', '.join(outputs)}")
+        tracked[field] = tuple(str(name) for name in names)
+    return tracked
 
 
 def _needs(where: str, needs: Any, declared: dict[str, StepKind]) -> tuple[str, ...]:

@@ -177,5 +177,7 @@ def shown(value: Any) -> Any:
 
 
 def shown_reads(reads: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a step's recorded reads as {dotted key: value}, secrets masked (MISSING for an absent key)."""
-    return {".".join(_decode(encoded)): shown(value) for encoded, value in reads.get("values", {}).items()}
+    """Return a step's recorded reads as {dotted key: value}, secrets masked (MISSING for an absent key);
+    that a section was a mapping goes without saying (its keys read are listed)."""
+    return {".".join(_decode(encoded)): shown(value) for encoded, value in reads.get("values", {}).items()
+            if value != MAPPING}

@@ -1,0 +1,73 @@
+"""The one module that imports MLflow: an experiment to log runs to, through MLflow's own client.
+
+MLflow's telemetry is off unless the user turns it on (MLFLOW_DISABLE_TELEMETRY=false), and a
+server that stops answering is given up on after a few tries rather than MLflow's minutes of retries.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import urllib.parse
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+from mlflow.entities import Metric, Param, RunTag  # after the settings above
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+ARTIFACTS = "mlartifacts"  # beside an embedded store's database: the files its runs keep
+
+
+class Store:
+    """One experiment of one tracking URI."""
+
+    def __init__(self, uri: str, experiment: str, token: str) -> None:
+        if token:
+            os.environ.setdefault("MLFLOW_TRACKING_TOKEN", token)
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self.client = MlflowClient(tracking_uri=uri)
+        self.experiment = self._experiment(experiment, _artifacts(uri))
+
+    def _experiment(self, name: str, artifacts: str | None) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return str(found.experiment_id)
+        try:
+            return str(self.client.create_experiment(name, artifact_location=artifacts))
+        except MlflowException:  # another command created it meanwhile
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return str(found.experiment_id)
+
+    def start(self, name: str, started: int, tags: dict[str, str]) -> str:
+        """Create a run and return its id."""
+        return str(self.client.create_run(self.experiment, start_time=started, tags=tags, run_name=name).info.run_id)
+
+    def log(self, run: str, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
+            files: list[str], folder: str, ended: int) -> None:
+        """Log one step into `run`: its parameters, metrics, tags and files (under `folder/`); the run ends
+        as finished (a later step of the same pipeline in this command logs into it again)."""
+        now = int(time.time() * 1000)
+        self.client.log_batch(run, params=[Param(key, value) for key, value in params.items()],
+                              metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
+                              tags=[RunTag(key, value) for key, value in tags.items()])
+        for path in files:
+            self.client.log_artifact(run, path, folder)
+        self.client.set_terminated(run, "FINISHED", end_time=ended)
+
+
+def _artifacts(uri: str) -> str | None:
+    """Return where a new experiment of an embedded store keeps files: beside its database. A server
+    chooses for itself (None)."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme != "sqlite" or not parts.path or parts.path in ("/", "/:memory:"):
+        return None
+    database = Path(parts.path[1:] if parts.path.startswith("/") else parts.path)
+    return (database.resolve().parent / ARTIFACTS).as_uri()

@@ -1,0 +1,216 @@
+"""Experiment tracking: each step that runs logs to one MLflow run per pipeline per command.
+
+`Tracking` reads the config's `tracking:` node. Before a step runs, `ready()` checks that MLflow is
+installed and that a tracking server answers (without importing MLflow). After doit has saved a
+step's record, `logged()` logs what the step's provenance record says: the values it read (secrets
+masked already), the numbers of its metrics outputs, its artifact outputs and the record itself,
+with tags naming the pipeline, env, project version, git commit and tasks. A step that was up to
+date logs nothing; a step logged once is never logged again for the same record.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mlops.common.errors import ConfigError, MlopsError
+from mlops.common.files import parse_json
+from mlops.common.names import one_line
+from mlops.common.secrets import redact
+from mlops.plan import Step
+from mlops.plan.steps import StepCall
+from mlops.run import provenance
+from mlops.run.executor import Executor
+
+NODE = "tracking"
+REACH_TIMEOUT = 5.0  # seconds a tracking server has to answer before any step runs
+INSTALL = "pip install 'mlops[tracking]'"
+OFF = "run without tracking: add tracking.use=false"
+PARAM_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")  # what MLflow refuses in a parameter's name
+MAX_PARAM = 6000  # characters MLflow keeps of a parameter's value
+
+
+class TrackingError(MlopsError):
+    """Tracking is on, but cannot work: MLflow missing, or its server not answering."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The `tracking:` node: on or off, where, which experiment, the token a server asks for."""
+
+    use: bool
+    uri: str = ""
+    experiment: str = ""
+    token: str = ""
+
+    @staticmethod
+    def of(values: dict[str, Any]) -> Settings:
+        """Return the settings of a resolved config (ConfigError on a bad value)."""
+        node = values.get(NODE) or {}
+        if not isinstance(node, dict):
+            raise ConfigError(f"{NODE}: must map use, uri, experiment and token to values")
+        use = node.get("use", False)
+        if not isinstance(use, bool):
+            raise ConfigError(f"{NODE}.use: must be true or false, not '{use}'")
+        if not use:
+            return Settings(False)
+        for key in ("uri", "experiment"):
+            if not isinstance(node.get(key), str) or not node[key].strip():
+                raise ConfigError(f"{NODE}.{key}: must be a non-empty string when {NODE}.use is true")
+        return Settings(True, node["uri"], node["experiment"], str(node.get("token") or ""))
+
+    @property
+    def shown_uri(self) -> str:
+        """The URI as it may be shown: without a user name or password in it."""
+        parts = urllib.parse.urlsplit(self.uri)
+        if parts.username is None and parts.password is None:
+            return self.uri
+        return urllib.parse.urlunsplit(parts._replace(netloc=parts.hostname or ""))
+
+    @property
+    def remote(self) -> bool:
+        """Whether the URI names a tracking server (rather than a store this process opens itself)."""
+        return urllib.parse.urlsplit(self.uri).scheme in ("http", "https")
+
+
+def ready(settings: Settings) -> None:
+    """Fail with one line if tracking cannot work: MLflow not installed, or its server not answering."""
+    if importlib.util.find_spec("mlflow") is None:
+        raise TrackingError(f"{NODE}.use is true, but MLflow is not installed: {INSTALL}; or {OFF}")
+    if settings.remote:
+        try:
+            with urllib.request.urlopen(settings.uri.rstrip("/") + "/health", timeout=REACH_TIMEOUT):
+                pass
+        except urllib.error.HTTPError:
+            pass  # a server answered
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "reason", None) or error
+            raise TrackingError(f"the tracking server {settings.shown_uri} cannot be reached ({one_line(str(reason))});"
+                                f" start it, or point {NODE}.uri (or MLFLOW_TRACKING_URI) at one that runs; or "
+                                f"{OFF}") from None
+
+
+@dataclass
+class Tracker:
+    """Logs the steps this command ran, one MLflow run per pipeline, once each step's record is saved."""
+
+    settings: Settings
+    env: str
+    steps: dict[str, Step]  # by doit task name
+    runs: dict[str, str] = field(default_factory=dict)  # MLflow run id by pipeline
+    tasks: dict[str, list[str]] = field(default_factory=dict)  # tasks logged by pipeline
+    broken: str = ""  # why tracking stopped for the rest of this command
+    _checked: bool = False
+    _store: Any = None
+
+    def ready(self) -> None:
+        """Check, once per process, that tracking can work before a step runs (TrackingError)."""
+        if not self._checked:
+            ready(self.settings)
+            self._checked = True
+
+    def logged(self, task: str, date: str | None) -> None:
+        """Log a step that ran, now that its record is saved; a failure to log is told in one line and
+        ends tracking for this command (outputs and records stay as they are)."""
+        step = self.steps.get(task)
+        if step is None or self.broken:
+            return
+        try:
+            self._log(step, date)
+        except Exception as error:  # MLflow, its database or its server: any failure is one line
+            self.broken = redact(one_line(f"{type(error).__name__}: {error}"))[:300]
+            print(f"mlops: tracking: {task} was not logged to {self.settings.shown_uri} ({self.broken}); its "
+                  "outputs and record are kept, and the rest of this command logs nothing", file=sys.stderr)
+
+    def summary(self) -> str:
+        """Return the report's line on where this command's runs are, or nothing if it logged none."""
+        if not self.runs:
+            return ""
+        names = ", ".join(f"{pipeline} @ {self.env}" for pipeline in self.runs)
+        where = self.settings.shown_uri
+        see = f"mlflow ui --backend-store-uri {where}" if not self.settings.remote else f"open {where}"
+        return f"tracking: {names} in experiment {self.settings.experiment}; see them: {see}"
+
+    def _log(self, step: Step, date: str | None) -> None:
+        made = _record(Path(step.folder) / provenance.FILE, date)
+        if self._store is None:
+            from mlops.integrations.mlflow_store import Store  # MLflow's import costs a second: only now
+
+            self._store = Store(self.settings.uri, self.settings.experiment, self.settings.token)
+        run = self.runs.get(step.pipeline)
+        if run is None:
+            run = self._store.start(f"{step.pipeline} @ {self.env}", _millis(made["started"]), {
+                "pipeline": step.pipeline, "env": self.env, "version": str(made["project"].get("version")),
+                **_git(made["project"].get("git"))})
+            self.runs[step.pipeline] = run
+        self.tasks.setdefault(step.pipeline, []).append(step.task)
+        kind = step.kind
+        outputs = {name: item["path"] for name, item in made["outputs"].items()}
+        self._store.log(run, params=params(kind.name, made["params"]),
+                        metrics={key: value for name in kind.metrics for key, value in metrics(outputs[name])},
+                        tags={"tasks": ", ".join(self.tasks[step.pipeline])},
+                        files=[*(outputs[name] for name in kind.artifacts), str(Path(step.folder) / provenance.FILE)],
+                        folder=kind.name, ended=_millis(made["ended"]))
+
+
+class Checked:
+    """An executor that checks, before each step it runs, that tracking can work."""
+
+    def __init__(self, executor: Executor, tracker: Tracker) -> None:
+        self.executor = executor
+        self.tracker = tracker
+        self.name = executor.name
+
+    def run(self, call: StepCall) -> dict[str, Any]:
+        """Check tracking (TrackingError), then run `call` with the executor."""
+        self.tracker.ready()
+        return self.executor.run(call)
+
+
+def _record(path: Path, date: str | None) -> dict[str, Any]:
+    """Return the provenance record of what the step made (for `date`, when it is dated)."""
+    made = parse_json(path.read_text())
+    if date is not None:
+        made = made[date]
+    if not isinstance(made, dict):
+        raise ValueError(f"{path}: not a provenance record")
+    return made
+
+
+def params(kind: str, reads: dict[str, Any]) -> dict[str, str]:
+    """Return the values a step read (dotted key paths, secrets masked) as MLflow parameters:
+    `<kind>.<key path>` to text."""
+    return {f"{kind}.{PARAM_KEY.sub('_', key)}": (value if isinstance(value, str) else json.dumps(value))[:MAX_PARAM]
+            for key, value in reads.items()}
+
+
+def metrics(path: str, prefix: str = "") -> list[tuple[str, float]]:
+    """Return the numbers of a JSON output as metrics (nested keys joined with dots)."""
+    return list(_numbers(parse_json(Path(path).read_text()), prefix))
+
+
+def _numbers(value: Any, prefix: str) -> Any:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _numbers(item, f"{prefix}.{key}" if prefix else PARAM_KEY.sub("_", str(key)))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and prefix:
+        yield prefix, float(value)
+
+
+def _millis(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp).timestamp() * 1000)
+
+
+def _git(git: Any) -> dict[str, str]:
+    if not isinstance(git, dict):
+        return {}
+    return {"git_commit": str(git.get("commit")), "git_dirty": str(bool(git.get("dirty"))).lower()}

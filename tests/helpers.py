@@ -81,9 +81,9 @@ def copy_project(dest: Path, short_series: bool = True, tracking: bool = False) 
     return dest
 
 
-def tiny_project(dest: Path, pipelines: tuple[str, ...] = ("a", "b")) -> Path:
+def tiny_project(dest: Path, pipelines: tuple[str, ...] = ("a", "b"), tracking: bool = False) -> Path:
     """Copy the project with the demo pipelines swapped for tiny ones, each reading data/<name>.txt."""
-    root = copy_project(dest)
+    root = copy_project(dest, tracking=tracking)
     shutil.rmtree(root / "conf" / "pipelines")
     (root / "conf" / "pipelines").mkdir()
     (root / "data").mkdir()

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import urllib.parse
-from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -20,19 +18,18 @@ from mlflow.entities import Metric, Param, RunTag  # after the settings above
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-ARTIFACTS = "mlartifacts"  # beside an embedded store's database: the files its runs keep
-
 
 class Store:
     """One experiment of one tracking URI."""
 
-    def __init__(self, uri: str, experiment: str, token: str) -> None:
+    def __init__(self, uri: str, experiment: str, token: str, artifacts: str | None) -> None:
+        """Open the experiment (made if missing; its files kept at `artifacts`, else where the store says)."""
         if token:
             os.environ.setdefault("MLFLOW_TRACKING_TOKEN", token)
         for name in ("mlflow", "alembic"):
             logging.getLogger(name).setLevel(logging.WARNING)
         self.client = MlflowClient(tracking_uri=uri)
-        self.experiment = self._experiment(experiment, _artifacts(uri))
+        self.experiment = self._experiment(experiment, artifacts)
 
     def _experiment(self, name: str, artifacts: str | None) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -61,13 +58,3 @@ class Store:
         for path in files:
             self.client.log_artifact(run, path, folder)
         self.client.set_terminated(run, "FINISHED", end_time=ended)
-
-
-def _artifacts(uri: str) -> str | None:
-    """Return where a new experiment of an embedded store keeps files: beside its database. A server
-    chooses for itself (None)."""
-    parts = urllib.parse.urlsplit(uri)
-    if parts.scheme != "sqlite" or not parts.path or parts.path in ("/", "/:memory:"):
-        return None
-    database = Path(parts.path[1:] if parts.path.startswith("/") else parts.path)
-    return (database.resolve().parent / ARTIFACTS).as_uri()

@@ -10,9 +10,11 @@ date logs nothing; a step logged once is never logged again for the same record.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import re
+import sqlite3
 import sys
 import urllib.error
 import urllib.parse
@@ -36,6 +38,7 @@ REACH_TIMEOUT = 5.0  # seconds a tracking server has to answer before any step r
 INSTALL = "pip install 'mlops[tracking]'"
 OFF = "run without tracking: add tracking.use=false"
 PARAM_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")  # what MLflow refuses in a parameter's name
+ARTIFACTS = "mlartifacts"  # beside an embedded store's database: the files its runs keep
 MAX_PARAM = 6000  # characters MLflow keeps of a parameter's value
 
 
@@ -72,9 +75,9 @@ class Settings:
     def shown_uri(self) -> str:
         """The URI as it may be shown: without a user name or password in it."""
         parts = urllib.parse.urlsplit(self.uri)
-        if parts.username is None and parts.password is None:
+        if "@" not in parts.netloc:
             return self.uri
-        return urllib.parse.urlunsplit(parts._replace(netloc=parts.hostname or ""))
+        return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
     @property
     def remote(self) -> bool:
@@ -82,13 +85,31 @@ class Settings:
         return urllib.parse.urlsplit(self.uri).scheme in ("http", "https")
 
 
+def database(uri: str) -> Path | None:
+    """Return the database file of an embedded store's URI (`sqlite:///relative` or `sqlite:////absolute`)."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme != "sqlite" or parts.path in ("", "/", "/:memory:"):
+        return None
+    return Path(parts.path[1:])
+
+
 def ready(settings: Settings) -> None:
-    """Fail with one line if tracking cannot work: MLflow not installed, or its server not answering."""
+    """Fail with one line if tracking cannot work: MLflow not installed, its database not opening, or its
+    server not answering (MLflow itself would retry for a minute or more)."""
     if importlib.util.find_spec("mlflow") is None:
         raise TrackingError(f"{NODE}.use is true, but MLflow is not installed: {INSTALL}; or {OFF}")
+    path = database(settings.uri)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.closing(sqlite3.connect(path)) as connection:
+                connection.execute("PRAGMA schema_version").fetchone()
+        except (OSError, sqlite3.Error) as error:
+            raise TrackingError(f"the tracking store {settings.shown_uri} cannot be opened ({one_line(str(error))}); "
+                                f"point {NODE}.uri (or MLFLOW_TRACKING_URI) at a database file; or {OFF}") from None
     if settings.remote:
         try:
-            with urllib.request.urlopen(settings.uri.rstrip("/") + "/health", timeout=REACH_TIMEOUT):
+            with urllib.request.urlopen(settings.shown_uri.rstrip("/") + "/health", timeout=REACH_TIMEOUT):
                 pass
         except urllib.error.HTTPError:
             pass  # a server answered
@@ -137,15 +158,17 @@ class Tracker:
             return ""
         names = ", ".join(f"{pipeline} @ {self.env}" for pipeline in self.runs)
         where = self.settings.shown_uri
-        see = f"mlflow ui --backend-store-uri {where}" if not self.settings.remote else f"open {where}"
-        return f"tracking: {names} in experiment {self.settings.experiment}; see them: {see}"
+        see = f"see them: mlflow ui --backend-store-uri {where}" if not self.settings.remote else f"see them at {where}"
+        return f"tracking: {names} in experiment {self.settings.experiment}; {see}"
 
     def _log(self, step: Step, date: str | None) -> None:
         made = _record(Path(step.folder) / provenance.FILE, date)
         if self._store is None:
             from mlops.integrations.mlflow_store import Store  # MLflow's import costs a second: only now
 
-            self._store = Store(self.settings.uri, self.settings.experiment, self.settings.token)
+            path = database(self.settings.uri)  # an embedded store keeps its runs' files beside it
+            artifacts = (path.resolve().parent / ARTIFACTS).as_uri() if path is not None else None
+            self._store = Store(self.settings.uri, self.settings.experiment, self.settings.token, artifacts)
         run = self.runs.get(step.pipeline)
         if run is None:
             run = self._store.start(f"{step.pipeline} @ {self.env}", _millis(made["started"]), {

@@ -40,8 +40,8 @@ def test_each_pipeline_logs_one_run_per_command_with_what_its_steps_read_wrote_a
     project = copy_project(tmp_path / "project", tracking=True)
     first = run_doit(project, env={**NO_SERVER, "USER": "ada"})
     assert first.returncode == 0, first.stderr
-    assert ("tracking: pipeline_1 @ dev, pipeline_2 @ dev in experiment demand-dev; see them: "
-            "mlflow ui --backend-store-uri sqlite:///outputs/dev/mlflow.db") in first.stderr
+    assert ("  tracking: logged pipeline_1 @ dev, pipeline_2 @ dev to experiment demand-dev\n"
+            "  see them: mlflow ui --backend-store-uri sqlite:///outputs/dev/mlflow.db\n") in first.stderr
     logged = {run.info.run_name: run for run in runs(embedded(project))}
     assert sorted(logged) == ["pipeline_1 @ dev", "pipeline_2 @ dev"]
     run = logged["pipeline_1 @ dev"]
@@ -134,7 +134,7 @@ def test_a_failure_while_logging_loses_no_output_or_record_and_nothing_is_logged
     said = [line for line in result.stderr.splitlines() if line.startswith("mlops: tracking:")]
     assert len(said) == 1 and "prepare:a was not logged to sqlite:///outputs/dev/mlflow.db" in said[0], said
     assert "its outputs and record are kept, and the rest of this command logs nothing" in said[0]
-    assert len(ran(result)) == 8 and "tracking: a @ dev" not in result.stderr
+    assert len(ran(result)) == 8 and "tracking: logged" not in result.stderr
     assert ran(run_doit(project, env=NO_SERVER)) == set()  # the records were kept: nothing runs or logs again
 
 
@@ -180,7 +180,7 @@ def test_runs_logged_to_a_real_tracking_server(tmp_path: Path, mlflow_server: st
     edit(project / "conf" / "env" / "prod.yaml", "env: prod\n", f"env: prod\ntracking:\n  uri: {mlflow_server}\n")
     result = run_doit(project, "env=prod", env=NO_SERVER)
     assert result.returncode == 0, result.stderr
-    assert f"in experiment demand-prod; see them at {mlflow_server}" in result.stderr
+    assert f"to experiment demand-prod\n  see them at {mlflow_server}\n" in result.stderr
     logged = runs(mlflow_server, "demand-prod")
     assert sorted(run.info.run_name for run in logged) == ["a @ prod", "b @ prod"]
     run = next(run for run in logged if run.info.run_name == "a @ prod")

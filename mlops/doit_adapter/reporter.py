@@ -145,8 +145,7 @@ class RunReport:
             self.current += 1
 
     def text(self, outputs: str, extra: Sequence[str] = ()) -> str:
-        """Return the report, with the `extra` lines that say something, or nothing when the run executed
-        nothing."""
+        """Return the report, with the `extra` texts' lines, or nothing when the run executed nothing."""
         if not self.ran and not self.failures and not self.adopted:
             return ""
         where = f" (outputs in {outputs}/)" if outputs else ""
@@ -157,5 +156,5 @@ class RunReport:
         rows = [f"  {name:<{width}}  {seconds:.1f} s" for name, seconds in self.ran]
         rows += [f"  {name:<{width}}  made by another run meanwhile" for name in self.adopted]
         rows += [f"  {name:<{width}}  {reason}" for name, reason in self.failures]
-        rows += [f"  {line}" for line in extra if line]
+        rows += [f"  {line}" for text in extra for line in text.splitlines()]
         return "\n".join([head, *rows]) + "\n"

@@ -63,7 +63,7 @@ class Invocation:
 
 
 SAVED: list[Callable[[str, str | None], None]] = []  # told of each step run here once its record is saved
-REPORTED: list[Callable[[], str]] = []  # lines for the end of the run's report (empty: nothing to say)
+REPORTED: list[Callable[[], str]] = []  # lines for the end of the run's report ("": nothing to say)
 LOADER_ACTIVE: list[bool] = []  # not empty once our task loader imports dodo.py in this process
 COMMAND: list[str] = []  # the doit command this process runs (run, list, why, forget...), once tasks load
 _started: list[Invocation] = []  # the invocation dodo.py started in this process, for the task loader

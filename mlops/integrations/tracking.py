@@ -153,13 +153,13 @@ class Tracker:
                   "outputs and record are kept, and the rest of this command logs nothing", file=sys.stderr)
 
     def summary(self) -> str:
-        """Return the report's line on where this command's runs are, or nothing if it logged none."""
+        """Return the report's lines on where this command's runs are, or nothing if it logged none."""
         if not self.runs:
             return ""
         names = ", ".join(f"{pipeline} @ {self.env}" for pipeline in self.runs)
         where = self.settings.shown_uri
         see = f"see them: mlflow ui --backend-store-uri {where}" if not self.settings.remote else f"see them at {where}"
-        return f"tracking: {names} in experiment {self.settings.experiment}; {see}"
+        return f"tracking: logged {names} to experiment {self.settings.experiment}\n{see}"
 
     def _log(self, step: Step, date: str | None) -> None:
         made = _record(Path(step.folder) / provenance.FILE, date)

@@ -201,7 +201,10 @@ def write_ours(project: Project) -> None:
     for name in ("dodo.py", "pyproject.toml"):
         shutil.copy(REPO / name, folder / name)
     (folder / "conf" / "pipelines").mkdir(parents=True)
-    shutil.copy(REPO / "conf" / "config.yaml", folder / "conf" / "config.yaml")
+    config = (REPO / "conf" / "config.yaml").read_text()
+    # Bare doit tracks no experiments: ours neither (benchmarks/tracking.py measures tracking).
+    config = config.replace("tracking:\n  use: true\n", "tracking:\n  use: false\n")
+    (folder / "conf" / "config.yaml").write_text(config)
     shutil.copytree(REPO / "conf" / "env", folder / "conf" / "env")
     for name in project.names:
         write_pipeline(folder, name, ALPHA)

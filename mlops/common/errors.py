@@ -27,6 +27,10 @@ class StepFailed(StepError):
         super().__init__(summary)
         self.trace = redact(trace)
 
+    def __reduce__(self) -> tuple[type[StepFailed], tuple[str, str]]:
+        """Travel whole from another process (a Dask worker): redacted again where it arrives."""
+        return type(self), (self.args[0], self.trace)
+
 
 class StateError(MlopsError):
     """The folder of outputs and state cannot be used as it is (a folder where a file goes, not writable)."""

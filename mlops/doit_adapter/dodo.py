@@ -18,6 +18,7 @@ from mlops.doit_adapter.checker import checker_for
 from mlops.doit_adapter.reporter import Reporter
 from mlops.doit_adapter.session import STATE_FILE, Invocation, invocation
 from mlops.doit_adapter.tasks import kind_creator, print_config_creator
+from mlops.integrations.cluster import ClusterSettings, DaskExecutor
 from mlops.integrations.tracking import Checked, Settings, Tracker
 from mlops.run import signals
 from mlops.run.executor import Executor, LocalExecutor
@@ -34,7 +35,7 @@ def dodo(dodo_file: str | Path) -> dict[str, Any]:
         started = invocation(root)
         if not _loader_active(root):
             started.accept([])  # no loader of ours will check the task words
-        executor = tracked(started, LocalExecutor())
+        executor = tracked(started, engine(started))
     except MlopsError as error:
         sys.exit(f"mlops: error: {error}")
     signals.install()
@@ -44,6 +45,14 @@ def dodo(dodo_file: str | Path) -> dict[str, Any]:
         namespace[f"task_{kind.name}"] = kind_creator(kind, steps, started.digests, executor, started.for_date)
     namespace["task_print_config"] = print_config_creator(started.config)
     return namespace
+
+
+def engine(started: Invocation) -> Executor:
+    """Return where steps run: here (executor: local) or on a Dask cluster (executor: dask)."""
+    settings = ClusterSettings.of(started.config.values)
+    if settings.executor == "dask":
+        return DaskExecutor(settings, started.config.root, started.env_dir)
+    return LocalExecutor()
 
 
 def tracked(started: Invocation, executor: Executor) -> Executor:
@@ -67,6 +76,8 @@ def doit_config(started: Invocation) -> dict[str, Any]:
         "backend": backend.NAME if _registered(root, "backend", backend.NAME, backend.PLUGIN) else "json",
         "check_file_uptodate": checker_for(started.digests),
         "reporter": Reporter,
+        # On a Dask cluster, doit's parallel work (-n N) is waiting on N steps at once: threads do that.
+        "par_type": "thread" if ClusterSettings.of(started.config.values).executor == "dask" else "process",
     }
 
 

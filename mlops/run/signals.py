@@ -10,10 +10,12 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
+ON_STOP: list[Callable[[], None]] = []  # called first when a signal stops the command (cancel remote work)
 
 
 class Stopped(SystemExit):
@@ -29,6 +31,9 @@ def install() -> None:
 def _stop(signum: int, frame: FrameType | None) -> None:
     for signum_ in EXIT_CODES:
         signal.signal(signum_, signal.SIG_IGN)  # a second signal must not interrupt the clean-up
+    for stop in ON_STOP:
+        with contextlib.suppress(Exception):  # stopping anyway: what cannot be cancelled is left to end
+            stop()
     stopped = stop_descendants(signum)
     name = signal.Signals(signum).name
     extra = f"; stopped {stopped} child process(es)" if stopped else ""

@@ -1,0 +1,188 @@
+"""Steps on a Dask cluster: the executor seam's second engine. doit keeps the DAG and the state; each step
+that runs is one Dask task, run by `run_in_project` in a worker process.
+
+`dask.address` names a running scheduler; without one, a local cluster (`dask.workers` processes, one
+thread each) is started in this process when the first step runs, and stopped when the command ends.
+Before the first step, every worker is asked whether it sees this project's outputs folder (a file
+written here, read there) and can import the project: a cluster that cannot is refused with one line.
+A worker that dies while it runs a step: Dask runs the step again on another worker, up to its
+`distributed.scheduler.allowed-failures` (3 by default), then the step fails with one line.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops.common.errors import ConfigError, MlopsError, StepError
+from mlops.common.names import one_line
+from mlops.plan.steps import StepCall
+from mlops.run import signals
+from mlops.run.runner import run_step
+
+EXECUTORS = ("local", "dask")
+INSTALL = "pip install 'mlops[dask]'"
+PROBE = ".dask-probe"
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The `executor` key and the `dask:` node."""
+
+    executor: str = "local"
+    address: str | None = None
+    workers: int = 2
+
+    @staticmethod
+    def of(values: dict[str, Any]) -> ClusterSettings:
+        """Return the settings of a resolved config (ConfigError on a bad value)."""
+        executor = values.get("executor", "local")
+        if executor not in EXECUTORS:
+            raise ConfigError(f"executor: '{executor}' is not an executor; choose one of: {', '.join(EXECUTORS)}")
+        node = values.get("dask") or {}
+        if not isinstance(node, dict):
+            raise ConfigError("dask: must map address and workers to values")
+        address, workers = node.get("address"), node.get("workers", 2)
+        if address is not None and (not isinstance(address, str) or not address.strip()):
+            raise ConfigError(f"dask.address: '{address}' is not a scheduler address; write e.g. "
+                              "dask.address=tcp://10.0.0.5:8786, or null for a local cluster")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError(f"dask.workers: '{workers}' must be a whole number of worker processes, 1 or more")
+        return ClusterSettings(str(executor), address, workers)
+
+
+class DaskExecutor:
+    """Run each step as a Dask task and wait for it; `doit -n N` waits on N at once (in threads)."""
+
+    name = "dask"
+
+    def __init__(self, settings: ClusterSettings, project: Path, outputs: Path) -> None:
+        self.settings = settings
+        self.project = project.resolve()
+        self.outputs = outputs
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._cluster: Any = None
+        self._owner = os.getpid()
+        self._futures: set[Any] = set()
+        signals.ON_STOP.append(self.cancel)
+
+    def run(self, call: StepCall) -> dict[str, Any]:
+        """Run `call` on a worker and return what it read (StepError or StepFailed as it failed there)."""
+        from distributed.scheduler import KilledWorker
+
+        client = self._connected()
+        future = client.submit(run_in_project, str(self.project), call, pure=False,
+                               key=f"{call.task}-{secrets.token_hex(4)}")
+        self._futures.add(future)
+        try:
+            outcome = future.result()
+        except KilledWorker as error:
+            raise StepError(f"the Dask workers running it died ({one_line(str(error))[:200]}); the step runs "
+                            "again on the next run") from None
+        except Exception as error:  # the cluster went away, the task was cancelled
+            raise StepError(f"Dask could not run it: {type(error).__name__}: {one_line(str(error))[:200]}") from None
+        finally:
+            self._futures.discard(future)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome  # type: ignore[no-any-return]
+
+    def cancel(self) -> None:
+        """Cancel the steps running on the cluster (on SIGINT or SIGTERM)."""
+        futures = list(self._futures)
+        if futures and self._client is not None:
+            self._client.cancel(futures, force=True)
+
+    def _connected(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                if os.getpid() != self._owner and self.settings.address is None:
+                    raise StepError("executor=dask starts its local cluster in doit's main process, and doit's "
+                                    "parallel work runs in threads there: drop -P process, or give dask.address")
+                self._client = self._connect()
+                atexit.register(self.close)
+                refused = check_workers(self._client, self.project, self.outputs)
+                if refused:
+                    raise StepError(refused)
+            return self._client
+
+    def _connect(self) -> Any:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise MlopsError(f"executor=dask needs Dask's distributed scheduler: {INSTALL}") from None
+        address = self.settings.address
+        try:
+            if address is None:
+                self._cluster = LocalCluster(n_workers=self.settings.workers, threads_per_worker=1, processes=True,
+                                             host="127.0.0.1", dashboard_address=None)
+                return Client(self._cluster)
+            return Client(address, timeout=10)
+        except (OSError, TimeoutError) as error:
+            raise MlopsError(f"the Dask scheduler {address} cannot be reached ({one_line(str(error))[:200]}); "
+                             "start it, or point dask.address at one that runs; or run here: executor=local") from None
+
+    def close(self) -> None:
+        """Close the connection, and the local cluster if this command started one."""
+        for part in (self._client, self._cluster):
+            if part is not None:
+                with contextlib.suppress(Exception):  # the command is ending: nothing left to save
+                    part.close()
+        self._client = self._cluster = None
+
+
+def check_workers(client: Any, project: Path, outputs: Path) -> str:
+    """Return why the cluster's workers cannot run this project's steps ("" when they can)."""
+    outputs.mkdir(parents=True, exist_ok=True)
+    probe = (outputs / PROBE).resolve()
+    token = secrets.token_hex(8)
+    probe.write_text(token)
+    try:
+        answers = client.run(probe_worker, str(project), str(probe), token)
+    except Exception as error:
+        return (f"the Dask workers cannot run this project's code ({type(error).__name__}: "
+                f"{one_line(str(error))[:200]}); install the project on every worker")
+    finally:
+        probe.unlink(missing_ok=True)
+    if not answers:
+        return "the Dask cluster has no workers; start some, or run here: executor=local"
+    for worker, answer in sorted(answers.items()):
+        if answer:
+            return f"Dask worker {worker} {answer}"
+    return ""
+
+
+def probe_worker(project: str, probe: str, token: str) -> str:
+    """On a worker: say what keeps it from running this project's steps ("" when nothing does)."""
+    try:
+        seen = Path(probe).read_text()
+    except OSError as error:
+        seen = f"({error.strerror})"
+    if seen != token:
+        return (f"does not see this project's outputs at {Path(probe).parent} {seen if seen.startswith('(') else ''}"
+                "; workers need the outputs root on a file system they share with doit").replace(" ;", ";")
+    if not Path(project).is_dir():
+        return f"does not see the project folder {project}; workers need the project on a shared file system"
+    return ""
+
+
+def run_in_project(project: str, call: StepCall) -> Any:
+    """On a worker: run the step in the project folder, its modules importable; return what it read, or the
+    failure (returned, not raised: a worker's log of a raised task would show the step's parameters)."""
+    os.chdir(project)
+    if project not in sys.path:
+        sys.path.insert(0, project)
+    try:
+        return run_step(call)
+    except MlopsError as error:
+        return error
+    except Exception as error:
+        return StepError(f"{type(error).__name__}: {one_line(str(error))[:300]}")

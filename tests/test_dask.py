@@ -1,0 +1,197 @@
+"""Steps on a real Dask cluster: a scheduler and two workers on 127.0.0.1, started and stopped by the tests."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distributed import Client
+
+from helpers import STEPS, copy_project, doit, edit, environment, ran, run_doit, tiny_project, wait_for
+
+DASK = str(Path(sys.executable).parent / "dask")
+BLOCKING_TRAIN = '''
+def train(inputs, params, outputs):
+    import os, threading
+    from pathlib import Path
+    marker = Path(inputs["features"]).resolve().parents[4] / "started"
+    if not marker.exists():  # the first worker to run it waits here, to be killed or stopped
+        Path(f"{marker}.tmp").write_text(str(os.getpid()))
+        os.replace(f"{marker}.tmp", marker)
+        threading.Event().wait()
+    outputs["model"].write_text(f"{inputs['features'].read_text()}|alpha={params['alpha']}")
+'''
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Cluster:
+    """A `dask scheduler` and its `dask worker` processes, each in its own process group."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.start(["scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"])
+
+    def start(self, args: list[str], prefix: tuple[str, ...] = ()) -> None:
+        log = open(self.folder / f"dask-{len(self.processes)}.log", "wb")  # noqa: SIM115 - closed with the process
+        self.processes.append(subprocess.Popen([*prefix, DASK, *args], cwd=self.folder, env=environment(),
+                                               stdout=log, stderr=log, start_new_session=True))
+
+    def worker(self, prefix: tuple[str, ...] = ()) -> None:
+        self.start(["worker", self.address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"], prefix)
+
+    def wait_for_workers(self, count: int) -> dict[str, int]:
+        """Wait until `count` workers have registered; return each worker's process id by address."""
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(count, timeout=120)
+            return client.run(os.getpid)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+
+
+def records(project: Path) -> list[dict]:
+    """Return every provenance record in the project's dev outputs (a dated step's file holds one per date)."""
+    found = []
+    for path in (project / "outputs/dev").glob("*/*/provenance.json"):
+        made = json.loads(path.read_text())
+        found += [made] if "task" in made else list(made.values())
+    return found
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    running = Cluster(folder)
+    try:
+        running.worker()
+        running.worker()
+        yield running
+    finally:
+        running.stop()
+
+
+def start_blocking(project: Path, cluster: Cluster) -> subprocess.Popen[str]:
+    """Start `doit` on the cluster with a train step that blocks in the first worker to run it."""
+    edit(project / "tiny_steps.py", "def train(inputs, params, outputs):\n",
+         BLOCKING_TRAIN + "\n\ndef _replaced_train(inputs, params, outputs):\n")
+    return subprocess.Popen([str(Path(sys.executable).parent / "doit"), "executor=dask",
+                             f"dask.address={cluster.address}"], cwd=project, env=environment(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.long
+def test_the_demo_runs_in_the_workers_and_makes_what_a_local_run_makes(tmp_path: Path, cluster: Cluster) -> None:
+    workers = cluster.wait_for_workers(2)
+    remote, local = copy_project(tmp_path / "remote"), copy_project(tmp_path / "local")
+    on_dask = ("executor=dask", f"dask.address={cluster.address}")
+    everything = {f"{step}:pipeline_{n}" for step in STEPS for n in (1, 2)}
+    assert doit(remote, "-n", "2", *on_dask) == everything
+    assert doit(local) == everything
+    pids = set()
+    for record in records(remote):
+        assert record["executor"] == "dask" and record["pid"] in workers.values(), record["task"]
+        pids.add(record["pid"])
+    assert len(pids) == 2  # both workers ran steps
+    for output in (local / "outputs/dev").glob("pipeline_*/*/*"):
+        if output.name != "provenance.json":
+            assert filecmp.cmp(output, remote / output.relative_to(local), shallow=False), output
+    # The executor is not a step's parameter: switching runs nothing again, either way.
+    assert doit(remote) == set() and doit(local, *on_dask) == set()
+
+
+def test_a_worker_killed_mid_step_is_replaced_and_the_step_runs_again_elsewhere(tmp_path: Path,
+                                                                               cluster: Cluster) -> None:
+    cluster.wait_for_workers(2)
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    started = project / "started"
+    run = start_blocking(project, cluster)
+    wait_for(started.exists)
+    killed = int(started.read_text())
+    os.kill(killed, signal.SIGKILL)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, out + err
+    record = json.loads((project / "outputs/dev/a/train/provenance.json").read_text())
+    assert record["pid"] != killed and (project / "outputs/dev/a/train/model.pkl").exists()
+    assert ran(run_doit(project, "executor=dask", f"dask.address={cluster.address}")) == set()
+
+
+def test_a_signal_cancels_the_step_on_the_cluster_and_publishes_nothing(tmp_path: Path, cluster: Cluster) -> None:
+    cluster.wait_for_workers(2)
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    run = start_blocking(project, cluster)
+    wait_for((project / "started").exists)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 130 and "Traceback" not in out + err, out + err
+    assert "SIGINT received" in err
+    assert not (project / "outputs/dev/a/train/model.pkl").exists()
+    why = run_doit(project, "why", "train:a")
+    assert "failed last time" in why.stdout or "never made" in why.stdout, why.stdout
+
+
+def test_a_worker_that_does_not_share_the_outputs_folder_is_refused_before_any_step(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    (project / "outputs").mkdir()
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    cluster = Cluster(folder)
+    try:
+        # This worker sees an empty folder where the project's outputs are: its own file system there.
+        hidden = ("unshare", "--mount", "--propagation", "private", "sh", "-c",
+                  f"mount -t tmpfs none {project / 'outputs'} && exec \"$0\" \"$@\"")
+        cluster.worker(hidden)
+        try:
+            cluster.wait_for_workers(1)
+        except Exception:
+            pytest.skip("this machine cannot give a process its own mount namespace (unshare)")
+        result = run_doit(project, "executor=dask", f"dask.address={cluster.address}")
+    finally:
+        cluster.stop()
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    line = next(line for line in result.stdout.splitlines() if "does not see" in line)
+    assert f"does not see this project's outputs at {project.resolve() / 'outputs/dev'}" in line
+    assert "a file system they share with doit" in line
+    assert not (project / "outputs/dev/a/prepare/features.csv").exists()
+
+
+def test_bad_dask_settings_and_an_absent_scheduler_are_one_line(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    for words, says in ((["executor=spark"], "executor: 'spark' is not an executor; choose one of: local, dask"),
+                        (["executor=dask", "dask.workers=0"], "dask.workers: '0' must be a whole number")):
+        result = run_doit(project, *words)
+        assert result.returncode != 0 and result.stderr.startswith(f"mlops: error: {says}"), result.stderr
+    closed = f"tcp://127.0.0.1:{free_port()}"
+    result = run_doit(project, "executor=dask", f"dask.address={closed}")
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    assert f"the Dask scheduler {closed} cannot be reached" in result.stdout
+    assert not (project / "outputs/dev/a/prepare").exists()
+
+
+def test_without_an_address_a_local_cluster_runs_the_steps_and_stops_with_the_command(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project")
+    result = run_doit(project, "-n", "2", "executor=dask", "dask.workers=2")
+    assert result.returncode == 0, result.stderr
+    assert len(ran(result)) == 8
+    pids = {record["pid"] for record in records(project)}
+    assert pids and all(not Path(f"/proc/{pid}").exists() for pid in pids)  # its workers ended with it

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import copy_project, doit, edit, ran, run_doit, tiny_project, wait_for
+from helpers import all_tasks, copy_project, doit, edit, ran, run_doit, start_doit, tiny_project, wait_for
 
 SENTINEL = "TRACKED-SECRET-4242"
 NO_SERVER = {"MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -133,7 +133,7 @@ def test_a_failure_while_logging_loses_no_output_or_record_and_nothing_is_logged
     assert result.returncode == 0 and "Traceback" not in result.stderr
     said = [line for line in result.stderr.splitlines() if line.startswith("mlops: tracking:")]
     assert len(said) == 1 and "prepare:a was not logged to sqlite:///outputs/dev/mlflow.db" in said[0], said
-    assert "its outputs and record are kept, and the rest of this command logs nothing" in said[0]
+    assert "its outputs and record are kept, and the next command that logs a step logs it" in said[0]
     assert len(ran(result)) == 8 and "tracking: logged" not in result.stderr
     assert ran(run_doit(project, env=NO_SERVER)) == set()  # the records were kept: nothing runs or logs again
 
@@ -191,3 +191,91 @@ def test_runs_logged_to_a_real_tracking_server(tmp_path: Path, mlflow_server: st
     assert not (project / "outputs/prod/mlflow.db").exists()
     assert ran(run_doit(project, "env=prod", env=NO_SERVER)) == set()
     assert len(runs(mlflow_server, "demand-prod")) == 2
+
+
+def test_a_first_run_stopped_while_it_makes_the_store_leaves_none_half_made(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", tracking=True)
+    run = start_doit(project)
+    folder = project / "outputs/dev"
+    wait_for(lambda: any(folder.glob(".mlflow.db.*.making")))
+    run.kill()
+    run.communicate()
+    assert not (folder / "mlflow.db").exists()
+    result = run_doit(project, env=NO_SERVER)
+    assert result.returncode == 0 and "was not logged" not in result.stderr, result.stderr
+    assert {task for run in runs(embedded(project)) for task in run.data.tags["tasks"].split(", ")} == all_tasks()
+    assert not list(folder.glob(".mlflow.db.*.making"))
+
+
+def test_concurrent_first_runs_share_one_store_and_log_each_step_they_ran(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", tracking=True)
+    first, second = start_doit(project), start_doit(project)
+    made = []
+    for run in (first, second):
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0 and "was not logged" not in err and "Traceback" not in err, err
+        made += [line.split()[1] for line in out.splitlines() if line.startswith(".  ")]  # not those taken (~)
+    logged = [task for run in runs(embedded(project)) for task in run.data.tags["tasks"].split(", ")]
+    assert sorted(logged) == sorted(made) and set(logged) == all_tasks()
+
+
+def test_a_step_whose_record_was_saved_but_not_logged_is_logged_by_the_next_command_that_logs(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", tracking=True)
+    run = start_doit(project, "prepare:a")
+    pending = project / "outputs/dev/.tracking-pending"
+    wait_for(lambda: any(pending.glob("prepare--a@.json")))  # saved; MLflow still importing
+    run.kill()
+    run.communicate()
+    assert runs(embedded(project)) == [] and ran(run_doit(project, "prepare:a", env=NO_SERVER)) == set()
+    assert doit(project, "train:a", **NO_SERVER) == {"train:a"}
+    (logged,) = runs(embedded(project))
+    assert logged.data.tags["tasks"] == "prepare:a, train:a" and logged.data.params["prepare.scale"] == "2"
+    assert not list(pending.glob("*.json"))
+
+
+def test_a_failure_to_log_leaves_the_steps_to_the_next_command_that_logs(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", tracking=True)
+    (project / "outputs/dev").mkdir(parents=True)
+    client = MlflowClient(tracking_uri=embedded(project))
+    experiment = client.create_experiment("demand-dev")
+    client.delete_experiment(experiment)
+    assert len(ran(run_doit(project, env=NO_SERVER))) == 8
+    client.restore_experiment(experiment)
+    edit(project / "conf/pipelines/a.yaml", "alpha: 0.5", "alpha: 0.7")
+    assert doit(project, **NO_SERVER) == {"train:a", "evaluate:a", "predict:a"}
+    logged = [task for run in runs(embedded(project)) for task in run.data.tags["tasks"].split(", ")]
+    # train:a's first result was replaced before it could be logged; evaluate:a's is logged, then its new one.
+    assert sorted(logged) == sorted([*all_tasks(), "evaluate:a", "predict:a"])
+
+
+def test_metrics_files_of_any_shape_are_logged_or_said_and_the_rest_is_logged(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",), tracking=True)
+    long = "k" * 300
+    edit(project / "tiny_steps.py", '''json.dumps({"length": len(inputs["model"].read_text())})''',
+         f'''json.dumps({{"b": {{"c!?": 1, "{long}": 2, "s": "x", "f": True}}, "": 3}})''')
+    assert len(doit(project, **NO_SERVER)) == 4
+    (logged,) = runs(embedded(project))
+    assert logged.data.metrics == {"b.c__": 1.0, f"b.{long}"[:250]: 2.0, "_": 3.0}
+    edit(project / "tiny_steps.py", 'outputs["metrics"].write_text(json.dumps(',
+         "outputs['metrics'].write_text('not json' or (")
+    result = run_doit(project, "-a", "evaluate:a", env=NO_SERVER)
+    assert result.returncode == 0, result.stderr
+    assert "evaluate:a: outputs/dev/a/evaluate/metrics.json holds no metrics MLflow can take" in result.stderr
+    assert "was not logged" not in result.stderr
+    latest = runs(embedded(project))[-1]
+    assert "evaluate:a" in latest.data.tags["tasks"] and latest.data.metrics == {}
+
+
+def test_tracking_uris_mlflow_cannot_keep_runs_at_and_url_passwords(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",), tracking=True)
+    for uri, says in (("sqlite://", "keeps no run after the command ends"),
+                      ("file:///tmp/runs", "MLflow 3 keeps runs in a database"),
+                      ("mlruns", "MLflow 3 keeps runs in a database"),
+                      ("ftp://host/x", "is not a store MLflow logs to")):
+        result = run_doit(project, f"tracking.uri={uri}")
+        assert result.returncode != 0 and result.stderr.startswith(f"mlops: error: tracking.uri: '{uri}'"), uri
+        assert says in result.stderr
+    password = "PW-SENTINEL-77"
+    printed = run_doit(project, "print_config", f"tracking.uri=http://bob:{password}@127.0.0.1:{free_port()}")
+    assert printed.returncode == 0 and password not in printed.stdout + printed.stderr
+    assert "uri: '********'" in printed.stdout

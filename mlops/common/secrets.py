@@ -1,7 +1,8 @@
 """Secrets: which keys look secret, and the values held under them, which no message or record shows.
 
 A value is secret when a key along its path looks secret (`SECRET_KEY`, listed in the README),
-and so is any string that contains such a value (`header: Bearer ${tracking.token}`): the
+and so is the password in a URL (`https://user:password@host`) and any string that contains such a
+value (`header: Bearer ${tracking.token}`): the
 values are noted as the config and the command line are read, and `redact` takes them out of
 any text.
 """
@@ -49,6 +50,22 @@ def note_all(values: Iterable[Any]) -> None:
     """Note each of `values` as secret."""
     for value in values:
         note(value)
+
+
+URL_PASSWORD = re.compile(r"://[^/\s@:]*:([^/\s@]+)@")  # scheme://user:password@host
+
+
+def note_url_passwords(value: Any) -> None:
+    """Note the password of every URL with one (`https://user:password@host`) in a value, at any depth."""
+    if isinstance(value, dict):
+        for item in value.values():
+            note_url_passwords(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            note_url_passwords(item)
+    elif isinstance(value, str) and "@" in value:
+        for password in URL_PASSWORD.findall(value):
+            note(password)
 
 
 def holds_secret(text: str) -> bool:

@@ -45,6 +45,7 @@ class Config:
                 else:
                     node = None
             secrets.note(node)
+        secrets.note_url_passwords(self.values)
 
     @property
     def pipelines(self) -> dict[str, Any]:

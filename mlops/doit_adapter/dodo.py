@@ -61,7 +61,8 @@ def tracked(started: Invocation, executor: Executor) -> Executor:
     settings = Settings.of(started.config.values)
     if not settings.use:
         return executor
-    tracker = Tracker(settings, str(started.config.values.get("env")), {step.task: step for step in started.steps})
+    tracker = Tracker(settings, str(started.config.values.get("env")), started.env_dir,
+                      {step.task: step for step in started.steps})
     session.SAVED.append(tracker.logged)
     session.REPORTED.append(tracker.summary)
     return Checked(executor, tracker)

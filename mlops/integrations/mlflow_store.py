@@ -6,13 +6,15 @@ server that stops answering is given up on after a few tries rather than MLflow'
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 from mlflow.entities import Metric, Param, RunTag  # after the settings above
 from mlflow.exceptions import MlflowException
@@ -22,12 +24,15 @@ from mlflow.tracking import MlflowClient
 class Store:
     """One experiment of one tracking URI."""
 
-    def __init__(self, uri: str, experiment: str, token: str, artifacts: str | None) -> None:
-        """Open the experiment (made if missing; its files kept at `artifacts`, else where the store says)."""
+    def __init__(self, uri: str, experiment: str, token: str, artifacts: str | None, database: Path | None) -> None:
+        """Open the experiment (made if missing; its files kept at `artifacts`, else where the store says);
+        an embedded store's `database` file is made whole first, if it is missing."""
         if token:
             os.environ.setdefault("MLFLOW_TRACKING_TOKEN", token)
         for name in ("mlflow", "alembic"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+            logging.getLogger(name).setLevel(logging.ERROR)
+        if database is not None:
+            made_whole(database)
         self.client = MlflowClient(tracking_uri=uri)
         self.experiment = self._experiment(experiment, artifacts)
 
@@ -58,3 +63,21 @@ class Store:
         for path in files:
             self.client.log_artifact(run, path, folder)
         self.client.set_terminated(run, "FINISHED", end_time=ended)
+
+
+def made_whole(database: Path) -> None:
+    """Make an embedded store's database if it is missing: its tables are made in a file of its own, which
+    then takes the database's name, under a lock; an interrupted or concurrent first run leaves no half-made
+    store behind."""
+    if database.exists():
+        return
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.parent / f".{database.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for stale in database.parent.glob(f".{database.name}.*.making"):
+            stale.unlink(missing_ok=True)  # left by a run that was stopped while making it
+        if database.exists():
+            return  # another command made it while this one waited
+        making = database.parent / f".{database.name}.{os.getpid()}.making"
+        MlflowClient(tracking_uri=f"sqlite:///{making.resolve()}").search_experiments(max_results=1)  # makes tables
+        os.replace(making, database)

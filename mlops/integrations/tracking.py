@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import re
 import sqlite3
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,21 +27,25 @@ from pathlib import Path
 from typing import Any
 
 from mlops.common.errors import ConfigError, MlopsError
-from mlops.common.files import parse_json
+from mlops.common.files import parse_json, write_atomically
 from mlops.common.names import one_line
 from mlops.common.secrets import redact
 from mlops.plan import Step
 from mlops.plan.steps import StepCall
 from mlops.run import provenance
 from mlops.run.executor import Executor
+from mlops.state.locks import alive
 
 NODE = "tracking"
 REACH_TIMEOUT = 5.0  # seconds a tracking server has to answer before any step runs
 INSTALL = "pip install 'mlops[tracking]'"
 OFF = "run without tracking: add tracking.use=false"
 PARAM_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")  # what MLflow refuses in a parameter's name
+PENDING = ".tracking-pending"  # in the env's outputs: steps whose record is saved but not yet logged
 ARTIFACTS = "mlartifacts"  # beside an embedded store's database: the files its runs keep
 MAX_PARAM = 6000  # characters MLflow keeps of a parameter's value
+MAX_KEY = 250  # characters MLflow allows in a parameter's or metric's name
+SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc")
 
 
 class TrackingError(MlopsError):
@@ -69,6 +75,7 @@ class Settings:
         for key in ("uri", "experiment"):
             if not isinstance(node.get(key), str) or not node[key].strip():
                 raise ConfigError(f"{NODE}.{key}: must be a non-empty string when {NODE}.use is true")
+        check_uri(node["uri"])
         return Settings(True, node["uri"], node["experiment"], str(node.get("token") or ""))
 
     @property
@@ -83,6 +90,21 @@ class Settings:
     def remote(self) -> bool:
         """Whether the URI names a tracking server (rather than a store this process opens itself)."""
         return urllib.parse.urlsplit(self.uri).scheme in ("http", "https")
+
+
+def check_uri(uri: str) -> None:
+    """Refuse a tracking URI MLflow cannot keep runs at (ConfigError)."""
+    scheme = urllib.parse.urlsplit(uri).scheme.partition("+")[0]
+    shown = redact(uri)
+    if scheme == "sqlite" and database(uri) is None:
+        raise ConfigError(f"{NODE}.uri: '{shown}' keeps no run after the command ends; give the store a file, "
+                          "e.g. sqlite:///outputs/dev/mlflow.db")
+    if scheme in ("", "file"):
+        raise ConfigError(f"{NODE}.uri: '{shown}': MLflow 3 keeps runs in a database, not in folders; use "
+                          "sqlite:///<path>/mlflow.db or a tracking server's http(s) URI")
+    if scheme not in SCHEMES:
+        raise ConfigError(f"{NODE}.uri: '{shown}' is not a store MLflow logs to; use http(s)://<server>, "
+                          "sqlite:///<path>, a database URI (postgresql://, mysql://, mssql://) or databricks")
 
 
 def database(uri: str) -> Path | None:
@@ -101,9 +123,12 @@ def ready(settings: Settings) -> None:
     path = database(settings.uri)
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.closing(sqlite3.connect(path)) as connection:
-                connection.execute("PRAGMA schema_version").fetchone()
+            if path.exists():
+                with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as opened:
+                    opened.execute("PRAGMA schema_version").fetchone()
+            else:  # made when the first step is logged (whole: see mlflow_store.made_whole)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tempfile.TemporaryFile(dir=path.parent).close()
         except (OSError, sqlite3.Error) as error:
             raise TrackingError(f"the tracking store {settings.shown_uri} cannot be opened ({one_line(str(error))}); "
                                 f"point {NODE}.uri (or MLFLOW_TRACKING_URI) at a database file; or {OFF}") from None
@@ -126,11 +151,13 @@ class Tracker:
 
     settings: Settings
     env: str
+    folder: Path  # the env's outputs folder
     steps: dict[str, Step]  # by doit task name
     runs: dict[str, str] = field(default_factory=dict)  # MLflow run id by pipeline
     tasks: dict[str, list[str]] = field(default_factory=dict)  # tasks logged by pipeline
     broken: str = ""  # why tracking stopped for the rest of this command
     _checked: bool = False
+    _caught_up: bool = False
     _store: Any = None
 
     def ready(self) -> None:
@@ -140,17 +167,52 @@ class Tracker:
             self._checked = True
 
     def logged(self, task: str, date: str | None) -> None:
-        """Log a step that ran, now that its record is saved; a failure to log is told in one line and
-        ends tracking for this command (outputs and records stay as they are)."""
+        """Log a step that ran, now that its record is saved. Until it is logged, it is noted as pending
+        in the env's outputs: a command stopped before logging it, or whose logging failed (told in one
+        line; the rest of that command logs nothing), leaves it to the next command that logs."""
         step = self.steps.get(task)
-        if step is None or self.broken:
+        if step is None:
+            return
+        pending = self._pending(task, date)
+        write_atomically(pending, json.dumps({"task": task, "date": date, "pid": os.getpid()}))
+        if self.broken:
             return
         try:
+            for left, left_date in self._left_over(pending):
+                self._log(self.steps[left], left_date)
+                self._pending(left, left_date).unlink(missing_ok=True)
             self._log(step, date)
+            pending.unlink(missing_ok=True)
         except Exception as error:  # MLflow, its database or its server: any failure is one line
             self.broken = redact(one_line(f"{type(error).__name__}: {error}"))[:300]
             print(f"mlops: tracking: {task} was not logged to {self.settings.shown_uri} ({self.broken}); its "
-                  "outputs and record are kept, and the rest of this command logs nothing", file=sys.stderr)
+                  "outputs and record are kept, and the next command that logs a step logs it and the rest of "
+                  "this command's steps", file=sys.stderr)
+
+    def _pending(self, task: str, date: str | None) -> Path:
+        return self.folder / PENDING / f"{task.replace(':', '--')}@{date or ''}.json"
+
+    def _left_over(self, current: Path) -> list[tuple[str, str | None]]:
+        """Return (once per command) the steps earlier commands ran but did not log, whose outputs are still
+        the ones their record describes; forget the others."""
+        if self._caught_up:
+            return []
+        self._caught_up = True
+        found = []
+        for path in sorted((self.folder / PENDING).glob("*.json")):
+            try:
+                noted = parse_json(path.read_text())
+                task, date, pid = noted["task"], noted["date"], noted["pid"]
+            except (OSError, ValueError, KeyError, TypeError):
+                task = date = pid = None
+            if path == current or (isinstance(pid, int) and pid != os.getpid() and alive(pid)):
+                continue  # being logged by the command that ran it
+            step = self.steps.get(task) if isinstance(task, str) else None
+            if step is None or not (Path(step.folder) / provenance.FILE).exists():
+                path.unlink(missing_ok=True)  # a pipeline or step no longer planned: nothing to log
+                continue
+            found.append((task, date))
+        return found
 
     def summary(self) -> str:
         """Return the report's lines on where this command's runs are, or nothing if it logged none."""
@@ -168,7 +230,7 @@ class Tracker:
 
             path = database(self.settings.uri)  # an embedded store keeps its runs' files beside it
             artifacts = (path.resolve().parent / ARTIFACTS).as_uri() if path is not None else None
-            self._store = Store(self.settings.uri, self.settings.experiment, self.settings.token, artifacts)
+            self._store = Store(self.settings.uri, self.settings.experiment, self.settings.token, artifacts, path)
         run = self.runs.get(step.pipeline)
         if run is None:
             run = self._store.start(f"{step.pipeline} @ {self.env}", _millis(made["started"]), {
@@ -177,12 +239,25 @@ class Tracker:
             self.runs[step.pipeline] = run
         self.tasks.setdefault(step.pipeline, []).append(step.task)
         kind = step.kind
-        outputs = {name: item["path"] for name, item in made["outputs"].items()}
+        outputs = {output: item["path"] for output, item in made["outputs"].items()}
         self._store.log(run, params=params(kind.name, made["params"]),
-                        metrics={key: value for name in kind.metrics for key, value in metrics(outputs[name])},
+                        metrics=self._metrics(step.task, [outputs[output] for output in kind.metrics]),
                         tags={"tasks": ", ".join(self.tasks[step.pipeline])},
-                        files=[*(outputs[name] for name in kind.artifacts), str(Path(step.folder) / provenance.FILE)],
+                        files=[*(outputs[output] for output in kind.artifacts),
+                               str(Path(step.folder) / provenance.FILE)],
                         folder=kind.name, ended=_millis(made["ended"]))
+
+    def _metrics(self, task: str, paths: list[str]) -> dict[str, float]:
+        """Return the metrics of a step's metrics outputs; one that is not JSON is said and left out."""
+        found: dict[str, float] = {}
+        for path in paths:
+            try:
+                found.update(metrics(path))
+            except (OSError, ValueError) as error:
+                reason = one_line(str(error))[:200]
+                print(f"mlops: tracking: {task}: {path} holds no metrics MLflow can take ({reason}); its other "
+                      "values and files are logged", file=sys.stderr)
+        return found
 
 
 class Checked:
@@ -212,21 +287,27 @@ def _record(path: Path, date: str | None) -> dict[str, Any]:
 def params(kind: str, reads: dict[str, Any]) -> dict[str, str]:
     """Return the values a step read (dotted key paths, secrets masked) as MLflow parameters:
     `<kind>.<key path>` to text."""
-    return {f"{kind}.{PARAM_KEY.sub('_', key)}": (value if isinstance(value, str) else json.dumps(value))[:MAX_PARAM]
+    return {name(f"{kind}.{key}"): (value if isinstance(value, str) else json.dumps(value))[:MAX_PARAM]
             for key, value in reads.items()}
 
 
-def metrics(path: str, prefix: str = "") -> list[tuple[str, float]]:
-    """Return the numbers of a JSON output as metrics (nested keys joined with dots)."""
-    return list(_numbers(parse_json(Path(path).read_text()), prefix))
+def metrics(path: str) -> list[tuple[str, float]]:
+    """Return the numbers of a JSON output as metrics (nested keys joined with dots); ValueError if the
+    file is not JSON."""
+    return list(_numbers(parse_json(Path(path).read_text()), ""))
+
+
+def name(key: str) -> str:
+    """Return a parameter's or metric's name as MLflow takes it: what it refuses replaced, cut to its limit."""
+    return PARAM_KEY.sub("_", key)[:MAX_KEY] or "_"
 
 
 def _numbers(value: Any, prefix: str) -> Any:
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _numbers(item, f"{prefix}.{key}" if prefix else PARAM_KEY.sub("_", str(key)))
+            yield from _numbers(item, f"{prefix}.{name(str(key))}" if prefix else name(str(key)))
     elif isinstance(value, (int, float)) and not isinstance(value, bool) and prefix:
-        yield prefix, float(value)
+        yield name(prefix), float(value)
 
 
 def _millis(stamp: str) -> int:

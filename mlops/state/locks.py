@@ -30,7 +30,7 @@ class TaskLock:
             fcntl.flock(handle, fcntl.LOCK_EX)
             waited = True
         left = _holder(handle)
-        if left and left != os.getpid() and not _alive(left):
+        if left and left != os.getpid() and not alive(left):
             # The kernel freed the lock when that process died; its pid is all that is left.
             print(f"mlops: cleared the lock of {self.task_name} left by process {left}, which is gone",
                   file=sys.stderr)
@@ -59,7 +59,8 @@ def _write(handle: IO[str], text: str) -> None:
     handle.flush()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Say whether a process is running."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -107,6 +107,8 @@ DEV = {
     "data": {"start": "2024-01-01", "days": 730, "seed": 7, "holdout_days": 28},
     "gcp": {"project": "xxx-dev", "bucket": "xxx-dev-models"},
     "tracking": {"use": True, "uri": "sqlite:///outputs/dev/mlflow.db", "experiment": "demand-dev", "token": ""},
+    "executor": "local",
+    "dask": {"address": None, "workers": 2},
     "paths": {"root": "outputs"},
     "steps": STEP_KINDS,
     "pipelines": {

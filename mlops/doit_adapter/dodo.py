@@ -19,7 +19,8 @@ from mlops.doit_adapter.reporter import Reporter
 from mlops.doit_adapter.session import STATE_FILE, Invocation, invocation
 from mlops.doit_adapter.tasks import kind_creator, print_config_creator
 from mlops.integrations.cluster import ClusterSettings, DaskExecutor
-from mlops.integrations.tracking import Checked, Settings, Tracker
+from mlops.integrations.tracking import Checked, Tracker
+from mlops.integrations.tracking_settings import Settings
 from mlops.run import signals
 from mlops.run.executor import Executor, LocalExecutor
 

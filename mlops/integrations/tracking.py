@@ -1,148 +1,38 @@
 """Experiment tracking: each step that runs logs to one MLflow run per pipeline per command.
 
-`Tracking` reads the config's `tracking:` node. Before a step runs, `ready()` checks that MLflow is
-installed and that a tracking server answers (without importing MLflow). After doit has saved a
-step's record, `logged()` logs what the step's provenance record says: the values it read (secrets
-masked already), the numbers of its metrics outputs, its artifact outputs and the record itself,
-with tags naming the pipeline, env, project version, git commit and tasks. A step that was up to
-date logs nothing; a step logged once is never logged again for the same record.
+Before a step runs, `Tracker.ready()` checks that tracking can work (see `tracking_settings`). After
+doit has saved a step's record, `Tracker.logged()` logs what the step's provenance record says: the
+values it read (secrets masked already), the numbers of its metrics outputs, its artifact outputs
+and the record itself, with tags naming the pipeline, env, project version, git commit and tasks.
+A step that was up to date logs nothing; a step logged once is never logged again for the same record.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import json
 import os
 import re
-import sqlite3
 import sys
-import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlops.common.errors import ConfigError, MlopsError
 from mlops.common.files import parse_json, write_atomically
 from mlops.common.names import one_line
 from mlops.common.secrets import redact
+from mlops.integrations.tracking_settings import Settings, database, ready
 from mlops.plan import Step
 from mlops.plan.steps import StepCall
 from mlops.run import provenance
 from mlops.run.executor import Executor
 from mlops.state.locks import alive
 
-NODE = "tracking"
-REACH_TIMEOUT = 5.0  # seconds a tracking server has to answer before any step runs
-INSTALL = "pip install 'mlops[tracking]'"
-OFF = "run without tracking: add tracking.use=false"
 PARAM_KEY = re.compile(r"[^A-Za-z0-9_\-. /]")  # what MLflow refuses in a parameter's name
 PENDING = ".tracking-pending"  # in the env's outputs: steps whose record is saved but not yet logged
 ARTIFACTS = "mlartifacts"  # beside an embedded store's database: the files its runs keep
 MAX_PARAM = 6000  # characters MLflow keeps of a parameter's value
 MAX_KEY = 250  # characters MLflow allows in a parameter's or metric's name
-SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc")
-
-
-class TrackingError(MlopsError):
-    """Tracking is on, but cannot work: MLflow missing, or its server not answering."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The `tracking:` node: on or off, where, which experiment, the token a server asks for."""
-
-    use: bool
-    uri: str = ""
-    experiment: str = ""
-    token: str = ""
-
-    @staticmethod
-    def of(values: dict[str, Any]) -> Settings:
-        """Return the settings of a resolved config (ConfigError on a bad value)."""
-        node = values.get(NODE) or {}
-        if not isinstance(node, dict):
-            raise ConfigError(f"{NODE}: must map use, uri, experiment and token to values")
-        use = node.get("use", False)
-        if not isinstance(use, bool):
-            raise ConfigError(f"{NODE}.use: must be true or false, not '{use}'")
-        if not use:
-            return Settings(False)
-        for key in ("uri", "experiment"):
-            if not isinstance(node.get(key), str) or not node[key].strip():
-                raise ConfigError(f"{NODE}.{key}: must be a non-empty string when {NODE}.use is true")
-        check_uri(node["uri"])
-        return Settings(True, node["uri"], node["experiment"], str(node.get("token") or ""))
-
-    @property
-    def shown_uri(self) -> str:
-        """The URI as it may be shown: without a user name or password in it."""
-        parts = urllib.parse.urlsplit(self.uri)
-        if "@" not in parts.netloc:
-            return self.uri
-        return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-    @property
-    def remote(self) -> bool:
-        """Whether the URI names a tracking server (rather than a store this process opens itself)."""
-        return urllib.parse.urlsplit(self.uri).scheme in ("http", "https")
-
-
-def check_uri(uri: str) -> None:
-    """Refuse a tracking URI MLflow cannot keep runs at (ConfigError)."""
-    scheme = urllib.parse.urlsplit(uri).scheme.partition("+")[0]
-    shown = redact(uri)
-    if scheme == "sqlite" and database(uri) is None:
-        raise ConfigError(f"{NODE}.uri: '{shown}' keeps no run after the command ends; give the store a file, "
-                          "e.g. sqlite:///outputs/dev/mlflow.db")
-    if scheme in ("", "file"):
-        raise ConfigError(f"{NODE}.uri: '{shown}': MLflow 3 keeps runs in a database, not in folders; use "
-                          "sqlite:///<path>/mlflow.db or a tracking server's http(s) URI")
-    if scheme not in SCHEMES:
-        raise ConfigError(f"{NODE}.uri: '{shown}' is not a store MLflow logs to; use http(s)://<server>, "
-                          "sqlite:///<path>, a database URI (postgresql://, mysql://, mssql://) or databricks")
-
-
-def database(uri: str) -> Path | None:
-    """Return the database file of an embedded store's URI (`sqlite:///relative` or `sqlite:////absolute`)."""
-    parts = urllib.parse.urlsplit(uri)
-    if parts.scheme != "sqlite" or parts.path in ("", "/", "/:memory:"):
-        return None
-    return Path(parts.path[1:])
-
-
-def ready(settings: Settings) -> None:
-    """Fail with one line if tracking cannot work: MLflow not installed, its database not opening, or its
-    server not answering (MLflow itself would retry for a minute or more)."""
-    if importlib.util.find_spec("mlflow") is None:
-        raise TrackingError(f"{NODE}.use is true, but MLflow is not installed: {INSTALL}; or {OFF}")
-    path = database(settings.uri)
-    if path is not None:
-        try:
-            if path.exists():
-                with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as opened:
-                    opened.execute("PRAGMA schema_version").fetchone()
-            else:  # made when the first step is logged (whole: see mlflow_store.made_whole)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tempfile.TemporaryFile(dir=path.parent).close()
-        except (OSError, sqlite3.Error) as error:
-            raise TrackingError(f"the tracking store {settings.shown_uri} cannot be opened ({one_line(str(error))}); "
-                                f"point {NODE}.uri (or MLFLOW_TRACKING_URI) at a database file; or {OFF}") from None
-    if settings.remote:
-        try:
-            with urllib.request.urlopen(settings.shown_uri.rstrip("/") + "/health", timeout=REACH_TIMEOUT):
-                pass
-        except urllib.error.HTTPError:
-            pass  # a server answered
-        except (OSError, ValueError) as error:
-            reason = getattr(error, "reason", None) or error
-            raise TrackingError(f"the tracking server {settings.shown_uri} cannot be reached ({one_line(str(reason))});"
-                                f" start it, or point {NODE}.uri (or MLFLOW_TRACKING_URI) at one that runs; or "
-                                f"{OFF}") from None
 
 
 @dataclass

@@ -195,3 +195,6 @@ def test_without_an_address_a_local_cluster_runs_the_steps_and_stops_with_the_co
     assert len(ran(result)) == 8
     pids = {record["pid"] for record in records(project)}
     assert pids and all(not Path(f"/proc/{pid}").exists() for pid in pids)  # its workers ended with it
+    # A sweep's variants are steps like any other.
+    swept = doit(project, "-n", "2", "executor=dask", "pipelines.a.train.alpha=0.1,0.3")
+    assert swept == {f"{kind}:a@alpha_{alpha}" for kind in ("train", "evaluate", "predict") for alpha in ("0.1", "0.3")}

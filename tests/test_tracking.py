@@ -279,3 +279,14 @@ def test_tracking_uris_mlflow_cannot_keep_runs_at_and_url_passwords(tmp_path: Pa
     printed = run_doit(project, "print_config", f"tracking.uri=http://bob:{password}@127.0.0.1:{free_port()}")
     assert printed.returncode == 0 and password not in printed.stdout + printed.stderr
     assert "uri: '********'" in printed.stdout
+
+
+def test_each_variant_of_a_sweep_is_a_run_of_its_own(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",), tracking=True)
+    assert len(doit(project, "pipelines.a.train.alpha=0.1,0.3", **NO_SERVER)) == 7
+    logged = {run.info.run_name: run for run in runs(embedded(project))}
+    assert sorted(logged) == ["a @ dev", "a alpha=0.1 @ dev", "a alpha=0.3 @ dev"]
+    assert logged["a @ dev"].data.tags["tasks"] == "prepare:a"
+    variant = logged["a alpha=0.3 @ dev"]
+    assert variant.data.params["train.alpha"] == "0.3" and variant.data.tags["variant"] == "alpha=0.3"
+    assert variant.data.tags["tasks"] == "train:a@alpha_0.3, evaluate:a@alpha_0.3, predict:a@alpha_0.3"

@@ -90,7 +90,7 @@ class StepAction:
         if missing:
             raise StepError(f"{missing[0]}; the step did not run")
         files, code = consumed(step, digests), code_state(fn, step.env_dir)
-        known = provenance.facts(step.task, fn, date, step.inputs, files, code, self.executor.name)
+        known = provenance.facts(step.task, fn, date, step.inputs, files, code, self.executor.name, step.variant)
         reads = self.executor.run(replace(step.call(date), provenance=known))
         published = reads.pop(OUTPUT_DIGESTS, {})
         unchanged(files, consumed(step, digests), changed_files(code, fn))

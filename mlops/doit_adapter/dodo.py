@@ -17,6 +17,7 @@ from mlops.doit_adapter import backend, loader, session
 from mlops.doit_adapter.checker import checker_for
 from mlops.doit_adapter.reporter import Reporter
 from mlops.doit_adapter.session import STATE_FILE, Invocation, invocation
+from mlops.doit_adapter.sweep import ranking, table
 from mlops.doit_adapter.tasks import kind_creator, print_config_creator
 from mlops.integrations.cluster import ClusterSettings, DaskExecutor
 from mlops.integrations.tracking import Checked, Tracker
@@ -37,13 +38,17 @@ def dodo(dodo_file: str | Path) -> dict[str, Any]:
         if not _loader_active(root):
             started.accept([])  # no loader of ours will check the task words
         executor = tracked(started, engine(started))
+        if started.variants:  # a sweep's run ends its report with the table of its variants
+            ranking(started.config.values)
+            session.REPORTED.append(lambda: table(started))
     except MlopsError as error:
         sys.exit(f"mlops: error: {error}")
     signals.install()
     namespace: dict[str, Any] = {"DOIT_CONFIG": doit_config(started)}
     for kind in started.kinds.values():
         steps = [step for step in started.steps if step.kind is kind]
-        namespace[f"task_{kind.name}"] = kind_creator(kind, steps, started.digests, executor, started.for_date)
+        namespace[f"task_{kind.name}"] = kind_creator(kind, steps, started.digests, executor, started.for_date,
+                                                      started.swept)
     namespace["task_print_config"] = print_config_creator(started.config)
     return namespace
 

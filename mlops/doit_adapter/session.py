@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlops.config import CommandLine, Config, keep, load
+from mlops.config.sweeps import Variant, split_sweeps
 from mlops.config.words import refuse_bare_deletions
 from mlops.doit_adapter import internals
 from mlops.plan import Step, StepKind, check_task_words, env_dir, plan, step_kinds
+from mlops.plan.variants import SweepPlan, with_variants
 from mlops.state.digests import DigestCache
 from mlops.state.store import check_folder
 
@@ -30,6 +32,9 @@ class Invocation:
     steps: list[Step]
     env_dir: Path
     digests: DigestCache
+    variants: list[Variant] = field(default_factory=list)  # of a sweep on the command line
+    swept: dict[str, list[Step]] = field(default_factory=dict)  # a swept step's task: its variants' steps
+    uses: dict[str, list[Step]] = field(default_factory=dict)  # a sweep's variant: the swept steps it uses
     by_date: dict[str, dict[str, Step]] = field(default_factory=dict)  # the plan for each --date asked
 
     def outputs(self, kind: str) -> dict[str, dict[str, str]]:
@@ -41,9 +46,13 @@ class Invocation:
         if date == step.date:
             return step
         if date not in self.by_date:
-            cfg = load(self.config.root, CommandLine((*self.command_line.overrides, f"date={date}")))
-            self.by_date[date] = {planned.task: planned for planned in plan(cfg, self.kinds)}
+            self.by_date[date] = {planned.task: planned for planned in self._plan((f"date={date}",)).steps}
         return self.by_date[date][step.task]
+
+    def _plan(self, extra: tuple[str, ...] = ()) -> SweepPlan:
+        """Plan the command line's config with `extra` overrides, each variant of its sweep too."""
+        return planned(self.config.root, CommandLine((*self.command_line.overrides, *extra)), self.kinds,
+                       self.variants)
 
     def accept(self, task_words: Iterable[str]) -> None:
         """Check the command's task words against the plan; then keep the config and make the env folder."""
@@ -54,7 +63,7 @@ class Invocation:
         """Check the command's task words against the plan (ConfigError), writing nothing."""
         words = list(task_words)
         refuse_bare_deletions(words)
-        check_task_words(words, self.kinds, self.steps)
+        check_task_words(words, self.kinds, self.steps, self.swept)
 
     def settle(self) -> None:
         """Keep the config (the command line proved valid) and make the folder of outputs and state."""
@@ -72,14 +81,26 @@ _started: list[Invocation] = []  # the invocation dodo.py started in this proces
 @functools.cache
 def invocation(root: Path) -> Invocation:
     """Return this process's invocation for the project at `root` (ConfigError on bad input)."""
-    command_line = CommandLine.from_words(internals.command_line_words())
+    command_line, variants = split_sweeps(CommandLine.from_words(internals.command_line_words()))
     cfg = load(root, command_line)
     kinds = step_kinds(cfg.values)
-    steps = plan(cfg, kinds)
+    sweep = planned(root, command_line, kinds, variants, cfg)
     base = env_dir(cfg)
-    started = Invocation(command_line, cfg, kinds, steps, base, DigestCache(base / DIGESTS_FILE))
+    started = Invocation(command_line, cfg, kinds, sweep.steps, base, DigestCache(base / DIGESTS_FILE), variants,
+                         sweep.swept, sweep.uses)
     _started.append(started)
     return started
+
+
+def planned(root: Path, command_line: CommandLine, kinds: dict[str, StepKind], variants: list[Variant],
+            cfg: Config | None = None) -> SweepPlan:
+    """Plan the steps of a command line's config; with a sweep, each variant's steps its values change."""
+    steps = plan(cfg or load(root, command_line), kinds)
+    if not variants:
+        return SweepPlan(steps, {}, {})
+    plans = [(variant.label, plan(load(root, CommandLine((*command_line.overrides, *variant.overrides))), kinds))
+             for variant in variants]
+    return with_variants(steps, plans)
 
 
 def current() -> Invocation | None:

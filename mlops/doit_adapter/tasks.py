@@ -25,12 +25,19 @@ STEP_MARK = "mlops_step"  # in a step task's meta
 
 
 def kind_creator(kind: StepKind, steps: list[Step], digests: DigestCache, executor: Executor,
-                 redate: Redate | None = None) -> Creator:
-    """Return the task creator of a step kind: its group, then one subtask per pipeline."""
+                 redate: Redate | None = None, swept: dict[str, list[Step]] | None = None) -> Creator:
+    """Return the task creator of a step kind: its group, then one subtask per pipeline (per variant of a
+    sweep, with the pipeline's subtask running its variants)."""
     def create() -> Iterator[dict[str, Any]]:
         yield {"basename": kind.name, "name": None, "doc": kind.doc}
         for step in steps:
-            yield step_task(step, digests, executor, redate)
+            made = step_task(step, digests, executor, redate)
+            if swept and not step.variant:
+                made["clean"] = []  # `doit clean` of a sweep removes only its variants
+            yield made
+        for task, variants in (swept or {}).items():
+            if task.partition(":")[0] == kind.name:
+                yield variants_task(task, variants)
     create.__doc__ = kind.doc
     setattr(create, KIND_MARK, kind.name)
     return create
@@ -42,7 +49,7 @@ def step_task(step: Step, digests: DigestCache, executor: Executor, redate: Reda
     `redate` plans a dated step for another day (its `--date` option)."""
     check = StepCheck(step, digests, redate)
     task: dict[str, Any] = {
-        "name": step.pipeline,
+        "name": step.name,
         "doc": f"{step.kind.name} {step.pipeline} with {step.section['fn']}" + (" for one date" if step.date else ""),
         "actions": [StepAction(step, check, executor).run],
         "file_dep": list(step.inputs.values()),
@@ -59,6 +66,17 @@ def step_task(step: Step, digests: DigestCache, executor: Executor, redate: Reda
         task["params"] = [{"name": "date", "long": "date", "type": date_option, "default": step.date,
                            "help": "the day to run for, YYYY-MM-DD (default: the config's date, %(default)s)"}]
     return task
+
+
+def variants_task(task: str, variants: list[Step]) -> dict[str, Any]:
+    """Return the subtask a sweep's variants stand in for: it runs them (and `doit clean` removes theirs)."""
+    return {
+        "name": task.partition(":")[2],
+        "doc": f"{task} for each variant of the sweep: " + ", ".join(step.variant or "" for step in variants),
+        "actions": None,
+        "task_dep": [step.task for step in variants],
+        "clean": [CleanOutputs(step) for step in variants],
+    }
 
 
 class CleanOutputs:

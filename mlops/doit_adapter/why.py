@@ -40,13 +40,20 @@ class StatusCommand(DoitCmdBase):  # type: ignore[misc]
         return found
 
     def _selected(self, tasks: dict[str, Any], names: list[str]) -> list[Any]:
-        chosen: list[str] = []
         for name in names:
             if name not in tasks:
                 raise InvalidCommand(f"'{name}' is not a task; `doit list --all` shows them")
+        chosen: list[str] = []
+        todo = list(names)
+        while todo:
+            name = todo.pop(0)
             group = [sub for sub in tasks[name].task_dep if tasks[sub].subtask_of == name]
-            if group or tasks[name].actions:  # a step kind that no pipeline has is nothing to run
-                chosen += group or [name]
+            if group:  # a group: its subtasks
+                todo[:0] = group
+            elif tasks[name].actions:
+                chosen.append(name)
+            else:  # a swept step, whose sweep's variants stand in for it (a kind no pipeline has: nothing)
+                todo[:0] = list(tasks[name].task_dep)
         return _upstream_first([tasks[name] for name in dict.fromkeys(chosen)])
 
     def _reasons(self, task: Any, tasks: dict[str, Any]) -> Iterator[str]:

@@ -43,8 +43,8 @@ class Tracker:
     env: str
     folder: Path  # the env's outputs folder
     steps: dict[str, Step]  # by doit task name
-    runs: dict[str, str] = field(default_factory=dict)  # MLflow run id by pipeline
-    tasks: dict[str, list[str]] = field(default_factory=dict)  # tasks logged by pipeline
+    runs: dict[str, str] = field(default_factory=dict)  # MLflow run id by run name (pipeline, variant, env)
+    tasks: dict[str, list[str]] = field(default_factory=dict)  # tasks logged, by run name
     broken: str = ""  # why tracking stopped for the rest of this command
     _checked: bool = False
     _caught_up: bool = False
@@ -108,7 +108,7 @@ class Tracker:
         """Return the report's lines on where this command's runs are, or nothing if it logged none."""
         if not self.runs:
             return ""
-        names = ", ".join(f"{pipeline} @ {self.env}" for pipeline in self.runs)
+        names = ", ".join(self.runs)
         where = self.settings.shown_uri
         see = f"see them: mlflow ui --backend-store-uri {where}" if not self.settings.remote else f"see them at {where}"
         return f"tracking: logged {names} to experiment {self.settings.experiment}\n{see}"
@@ -121,18 +121,20 @@ class Tracker:
             path = database(self.settings.uri)  # an embedded store keeps its runs' files beside it
             artifacts = (path.resolve().parent / ARTIFACTS).as_uri() if path is not None else None
             self._store = Store(self.settings.uri, self.settings.experiment, self.settings.token, artifacts, path)
-        run = self.runs.get(step.pipeline)
+        named = f"{step.pipeline}{f' {step.variant}' if step.variant else ''} @ {self.env}"  # one run a variant
+        run = self.runs.get(named)
         if run is None:
-            run = self._store.start(f"{step.pipeline} @ {self.env}", _millis(made["started"]), {
-                "pipeline": step.pipeline, "env": self.env, "version": str(made["project"].get("version")),
+            variant = {"variant": step.variant} if step.variant else {}
+            run = self._store.start(named, _millis(made["started"]), {
+                "pipeline": step.pipeline, **variant, "env": self.env, "version": str(made["project"].get("version")),
                 **_git(made["project"].get("git"))})
-            self.runs[step.pipeline] = run
-        self.tasks.setdefault(step.pipeline, []).append(step.task)
+            self.runs[named] = run
+        self.tasks.setdefault(named, []).append(step.task)
         kind = step.kind
         outputs = {output: item["path"] for output, item in made["outputs"].items()}
         self._store.log(run, params=params(kind.name, made["params"]),
                         metrics=self._metrics(step.task, [outputs[output] for output in kind.metrics]),
-                        tags={"tasks": ", ".join(self.tasks[step.pipeline])},
+                        tags={"tasks": ", ".join(self.tasks[named])},
                         files=[*(outputs[output] for output in kind.artifacts),
                                str(Path(step.folder) / provenance.FILE)],
                         folder=kind.name, ended=_millis(made["ended"]))

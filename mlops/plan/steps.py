@@ -47,11 +47,18 @@ class Step:
     source: str
     env_dir: str
     date: str | None = None  # the config's date, for a dated kind
+    variant: str | None = None  # the sweep variant it belongs to (alpha=0.3), if its config is swept
 
     @property
     def task(self) -> str:
-        """Return the doit task name, kind:pipeline."""
-        return f"{self.kind.name}:{self.pipeline}"
+        """Return the doit task name, kind:pipeline (kind:pipeline@variant for a sweep's variant)."""
+        return f"{self.kind.name}:{self.name}"
+
+    @property
+    def name(self) -> str:
+        """Return the doit subtask name: the pipeline, and the variant of a sweep's step (`a@alpha_0.3`:
+        doit's task names hold no '=')."""
+        return f"{self.pipeline}@{self.variant.replace('=', '_')}" if self.variant else self.pipeline
 
     @functools.cached_property
     def root(self) -> str:
@@ -126,15 +133,17 @@ def plan(cfg: Config, kinds: dict[str, StepKind] | None = None) -> list[Step]:
     return sorted(steps, key=lambda step: (order[step.kind.name], step.pipeline))
 
 
-def check_task_words(words: Iterable[str], kinds: Iterable[str], steps: list[Step]) -> None:
-    """Fail on a `kind:pipeline` word naming no planned step, listing the pipelines that have that kind."""
-    planned = {step.task for step in steps}
+def check_task_words(words: Iterable[str], kinds: Iterable[str], steps: list[Step],
+                     groups: Iterable[str] = ()) -> None:
+    """Fail on a `kind:pipeline` word naming no planned step (nor a swept step's `groups` of variants),
+    listing the pipelines that have that kind."""
+    planned = {step.task for step in steps} | set(groups)
     known = set(kinds)
     for word in words:
         kind, colon, _ = word.partition(":")
         wildcard = any(char in word for char in "*?[")  # doit matches these itself
         if colon and kind in known and "=" not in word and not wildcard and word not in planned:
-            having = [step.pipeline for step in steps if step.kind.name == kind]
+            having = sorted({step.pipeline for step in steps if step.kind.name == kind})
             choices = ", ".join(having) if having else "no pipeline has one yet"
             raise ConfigError(f"{word}: no such task; pipelines with a {kind} step: {choices}")
 

@@ -1,11 +1,11 @@
 """Provenance: beside a step's outputs, `provenance.json` says what made them, when, where and from what.
 
-It holds the doit task, the config values the step read (secrets masked), the digest of each input
-and output, the step function and its code state (project files by meaning, versions), the
-project's version and git commit, the start and end times (UTC), the duration, the host, the
-process and the executor. A dated step's file holds one such record per date. It is staged with
-the outputs and published with them, so it always describes the outputs beside it; an up-to-date
-step leaves it as it is.
+It holds the doit task (and the sweep variant it belongs to), the config values the step read
+(secrets masked), the digest of each input and output, the step function and its code state
+(project files by meaning, versions), the project's version and git commit, the start and end
+times (UTC), the duration, the host, the process and the executor. A dated step's file holds one
+such record per date. It is staged with the outputs and published with them, so it always
+describes the outputs beside it; an up-to-date step leaves it as it is.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ FILE = "provenance.json"
 
 
 def facts(task: str, fn: str, date: str | None, inputs: dict[str, str], input_digests: dict[str, str],
-          code: dict[str, str], executor: str) -> dict[str, Any]:
+          code: dict[str, str], executor: str, variant: str | None = None) -> dict[str, Any]:
     """Return what is known of a step's run before it starts (the runner adds the rest)."""
     return {
-        "task": task, "date": date, "fn": fn, "executor": executor,
+        "task": task, "date": date, "fn": fn, "executor": executor, "variant": variant,
         "inputs": {name: {"path": path, "digest": input_digests.get(path, "")} for name, path in inputs.items()},
         "code": code, "project": project(Path.cwd()),
     }

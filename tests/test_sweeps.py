@@ -1,0 +1,98 @@
+"""Sweeps: Hydra's sweep grammar on the doit command line, one variant per combination, each a subtask with
+its own folder; finished variants are up to date, unchanged upstream steps run once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import all_tasks, copy_project, doit, ran, run_doit, tiny_project
+
+ALPHAS = "pipelines.a.train.alpha=0.1,0.3"
+
+
+def variant_tasks(label: str) -> set[str]:
+    """Return the tasks of pipeline a's variant `label` that a sweep of train's alpha makes."""
+    return {f"{kind}:a@{label}" for kind in ("train", "evaluate", "predict")}
+
+
+def test_each_value_is_a_variant_in_its_own_folder_and_finished_ones_stay_up_to_date(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project")
+    others = all_tasks() - {"train:a", "evaluate:a", "predict:a"}
+    assert doit(project, "-n", "2", ALPHAS) == others | variant_tasks("alpha_0.1") | variant_tasks("alpha_0.3")
+    for alpha in ("0.1", "0.3"):
+        model = (project / f"outputs/dev/a/alpha={alpha}/train/model.pkl").read_text()
+        assert model.endswith(f"|alpha={alpha}|0") and model.startswith("RAW A")
+        made = json.loads((project / f"outputs/dev/a/alpha={alpha}/train/provenance.json").read_text())
+        assert made["variant"] == f"alpha={alpha}" and made["params"]["alpha"] == float(alpha)
+    assert not (project / "outputs/dev/a/train").exists()  # the sweep replaces the step, not its own values
+    assert doit(project, ALPHAS) == set()
+    assert doit(project, "pipelines.a.train.alpha=0.1,0.3,1.0") == variant_tasks("alpha_1.0")
+    assert doit(project, "train:a", "pipelines.a.train.alpha=0.3,2") == {"train:a@alpha_2"}
+    # Without the sweep, the pipeline is as it was: its own step runs with its own values.
+    assert doit(project, "train:a") == {"train:a"}
+
+
+def test_a_cross_product_runs_each_upstream_step_once_per_value_it_depends_on(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    words = ("pipelines.a.train.alpha=range(1,3)", "pipelines.a.prepare.scale=choice(2,3)")
+    made = doit(project, *words)
+    assert {task for task in made if task.startswith("prepare")} == {"prepare:a@scale_2", "prepare:a@scale_3"}
+    labels = ("alpha_1,scale_2", "alpha_1,scale_3", "alpha_2,scale_2", "alpha_2,scale_3")
+    assert {task for task in made if task.startswith("train")} == {f"train:a@{label}" for label in labels}
+    model = (project / "outputs/dev/a/alpha=2,scale=3/train/model.pkl").read_text()
+    assert model == (project / "outputs/dev/a/scale=3/prepare/features.csv").read_text() + "|alpha=2|0"
+    assert doit(project, *words) == set()
+
+
+def test_why_graph_and_clean_know_the_variants(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    assert doit(project, ALPHAS)
+    grown = "pipelines.a.train.alpha=0.1,0.3,0.5"
+    why = run_doit(project, "why", "train:a", grown)
+    assert why.stdout.splitlines() == ["train:a@alpha_0.5: no record of a successful run"]
+    graph = run_doit(project, "graph", grown)
+    assert "[a@alpha_0.5]" in graph.stdout and "[a@alpha_0.1]" in graph.stdout and "always runs" not in graph.stdout
+    cleaned = run_doit(project, "clean", "train:a", ALPHAS)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not (project / "outputs/dev/a/alpha=0.1/train/model.pkl").exists()
+    assert (project / "outputs/dev/a/prepare/features.csv").exists()  # not the sweep's
+    assert (project / "outputs/dev/a/alpha=0.1/evaluate/metrics.json").exists()  # not asked for
+
+
+def test_the_table_of_variants_best_first_after_the_run_and_on_demand(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    words = "pipelines.pipeline_1.train.alpha=1,100"
+    result = run_doit(project, "evaluate:pipeline_1", words)
+    assert result.returncode == 0, result.stderr
+    table = run_doit(project, "sweep", "pipelines.pipeline_1.train.alpha=1,100,10000")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0] == "sweep of pipeline_1, 3 variants, best first by mae (lower is better):"
+    assert lines[1].split() == ["variant", "mae", "holdout_hours", "mape_pct", "rmse"]
+    assert [line.split()[0] for line in lines[2:]] == ["alpha=1", "alpha=100", "alpha=10000"]
+    assert lines[4].split()[1:] == ["(no", "metrics", "yet)"]
+    metrics = json.loads((project / "outputs/dev/pipeline_1/alpha=1/evaluate/metrics.json").read_text())
+    assert lines[2].split()[1] == f"{metrics['mae']:.4g}"
+    # The run's report ends with the table of its own variants.
+    assert "\n  sweep of pipeline_1, 2 variants, best first by mae (lower is better):\n" in result.stderr
+    assert ran(run_doit(project, "sweep", words)) == set()
+    higher = run_doit(project, "sweep", words, "sweep.direction=maximize")
+    assert [line.split()[0] for line in higher.stdout.splitlines()[2:]] == ["alpha=100", "alpha=1"]
+
+
+@pytest.mark.parametrize(("words", "says"), [
+    (["pipelines.a.train.alpha=interval(0,1)"], "interval(...) is a continuous range"),
+    (["env=dev,prod"], "one env per command"),
+    (["pipelines.a.train.api_token=x,y"], "a secret-looking key is not swept"),
+    (["pipelines.a.train.alpha=a/b,a_b"], "both make the folder name 'alpha=a_b'"),
+    (["pipelines.a.train.alpha=0.1,0.3", "sweep.direction=up"], "sweep.direction: 'up' is not a direction"),
+])
+def test_sweeps_that_cannot_run_are_one_line(tmp_path: Path, words: list[str], says: str) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    result = run_doit(project, *words)
+    assert result.returncode != 0 and result.stderr.startswith("mlops: error: "), result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert not (project / "outputs/dev/a").exists()

@@ -109,6 +109,7 @@ DEV = {
     "tracking": {"use": True, "uri": "sqlite:///outputs/dev/mlflow.db", "experiment": "demand-dev", "token": ""},
     "executor": "local",
     "dask": {"address": None, "workers": 2},
+    "sweep": {"metric": "mae", "direction": "minimize"},
     "paths": {"root": "outputs"},
     "steps": STEP_KINDS,
     "pipelines": {

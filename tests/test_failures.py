@@ -148,9 +148,8 @@ BAD_WORDS = [
                                           "for every pipeline, write date=2026-02-02"),
     (("predict:a", "date=2026-02-01", "--date", "2026-02-02"),
      "date=2026-02-01 and --date 2026-02-02 disagree; give the day once"),
-    (("pipelines.a.train.alpha=0.1,0.3",), "pipelines.a.train.alpha=0.1,0.3: sweeps (a,b, choice(...), range(...), "
-                                            "interval(...)) are not supported yet; give one value per key"),
-    (("pipelines.a.train.alpha=choice(1,2)",), "choice(...), range(...), interval(...)) are not supported"),
+    (("pipelines.a.train.alpha=interval(0,1)",), "pipelines.a.train.alpha=interval(0,1): interval(...) is a "
+                                                 "continuous range, and a sweep runs given values"),
     (("pipelines.a.train.alpha=é",), "(a value with characters beyond ASCII must be quoted: key='value')"),
     (("+pipelines.new-p.prepare={fn: tiny_steps.prepare}",),
      "pipelines.new-p: a pipeline name must be a plain identifier (letters, digits, _)"),

@@ -57,12 +57,13 @@ def step_task(step: Step, digests: DigestCache, executor: Executor, redate: Reda
         "uptodate": [check.check],
         "clean": [CleanOutputs(step)],
         "meta": {STEP_MARK: True},
+        # The steps it needs, in order (doit's own order of file_dep is a set's: it varies run to run).
+        "task_dep": list(step.upstream),
     }
     if step.date is not None:
         # One output per date, each judged by the files it was made from (the check's record per date):
         # doit's file check keeps one state for the task and would judge every date by the last one made.
         task["file_dep"] = []
-        task["task_dep"] = [f"{need}:{step.pipeline}" for need in step.kind.needs]
         task["params"] = [{"name": "date", "long": "date", "type": date_option, "default": step.date,
                            "help": "the day to run for, YYYY-MM-DD (default: the config's date, %(default)s)"}]
     return task

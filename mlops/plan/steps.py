@@ -48,6 +48,7 @@ class Step:
     env_dir: str
     date: str | None = None  # the config's date, for a dated kind
     variant: str | None = None  # the sweep variant it belongs to (alpha=0.3), if its config is swept
+    upstream: tuple[str, ...] = ()  # the tasks of the steps it needs, in the order of its kind's needs
 
     @property
     def task(self) -> str:
@@ -127,8 +128,9 @@ def plan(cfg: Config, kinds: dict[str, StepKind] | None = None) -> list[Step]:
             kind = kinds[name]
             inputs = _inputs(kind, kinds, sections, folder, LazyWhere(where, (name,)))
             source = source_file(section["fn"], LazyWhere(where, (name, "fn")), cfg.root, allowed)
+            upstream = tuple(f"{need}:{pipeline}" for need in kind.needs)
             steps.append(Step(kind, pipeline, section, inputs, f"{folder}/{name}", source, str(base),
-                              date if kind.dated else None))
+                              date if kind.dated else None, upstream=upstream))
     order = {name: index for index, name in enumerate(kinds)}
     return sorted(steps, key=lambda step: (order[step.kind.name], step.pipeline))
 

@@ -65,14 +65,15 @@ def _changed(base: list[Step], variants: list[tuple[str, list[Step]]]) -> set[st
 
 def _fed(step: Step, label: str, chosen: dict[tuple[str, str], Step]) -> Step:
     """Return the step reading the outputs of the copies its variant uses of the steps it needs."""
-    inputs = dict(step.inputs)
-    for need in step.kind.needs:
+    inputs, upstream = dict(step.inputs), list(step.upstream)
+    for index, need in enumerate(step.kind.needs):
         used = chosen.get((label, f"{need}:{step.pipeline}"))
         if used is not None:
             planned = f"{step.env_dir}/{step.pipeline}/{need}/"
             inputs = {name: f"{used.folder}/{path[len(planned):]}" if path.startswith(planned) else path
                       for name, path in inputs.items()}
-    return replace(step, inputs=inputs)
+            upstream[index] = used.task
+    return replace(step, inputs=inputs, upstream=tuple(upstream))
 
 
 def _shared_label(labels: list[str]) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
-from helpers import STEPS, copy_project, doit, edit, environment, ran, run_doit, tiny_project, wait_for
+from helpers import STEPS, all_tasks, copy_project, doit, edit, environment, ran, run_doit, tiny_project, wait_for
 
 DASK = str(Path(sys.executable).parent / "dask")
 BLOCKING_TRAIN = '''
@@ -136,6 +136,18 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_step_runs_again_elsewhere(
     assert ran(run_doit(project, "executor=dask", f"dask.address={cluster.address}")) == set()
 
 
+def test_a_worker_runs_the_step_code_on_disk_now_not_the_code_it_imported_before(tmp_path: Path,
+                                                                                  cluster: Cluster) -> None:
+    cluster.wait_for_workers(2)
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    on_dask = ("executor=dask", f"dask.address={cluster.address}")
+    assert doit(project, *on_dask) == all_tasks(("a",))  # both workers import tiny_steps
+    edit(project / "tiny_steps.py", "|alpha={params['alpha']}", "|alpha={params['alpha']}|edited")
+    assert doit(project, *on_dask) == {"train:a", "evaluate:a", "predict:a"}  # a new model: downstream too
+    assert (project / "outputs/dev/a/train/model.pkl").read_text().endswith("|edited|0")
+    assert doit(project, *on_dask) == set()
+
+
 def test_a_signal_cancels_the_step_on_the_cluster_and_publishes_nothing(tmp_path: Path, cluster: Cluster) -> None:
     cluster.wait_for_workers(2)
     project = tiny_project(tmp_path / "project", pipelines=("a",))
@@ -181,6 +193,9 @@ def test_bad_dask_settings_and_an_absent_scheduler_are_one_line(tmp_path: Path) 
                         (["executor=dask", "dask.workers=0"], "dask.workers: '0' must be a whole number")):
         result = run_doit(project, *words)
         assert result.returncode != 0 and result.stderr.startswith(f"mlops: error: {says}"), result.stderr
+    nonsense = run_doit(project, "executor=dask", "dask.address=nonsense")
+    assert nonsense.returncode != 0 and "Traceback" not in nonsense.stdout + nonsense.stderr
+    assert "the Dask scheduler nonsense cannot be reached" in nonsense.stdout
     closed = f"tcp://127.0.0.1:{free_port()}"
     result = run_doit(project, "executor=dask", f"dask.address={closed}")
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import all_tasks, copy_project, doit, ran, run_doit, tiny_project
+from helpers import all_tasks, copy_project, doit, edit, ran, run_doit, tiny_project
 
 ALPHAS = "pipelines.a.train.alpha=0.1,0.3"
 
@@ -83,7 +83,31 @@ def test_the_table_of_variants_best_first_after_the_run_and_on_demand(tmp_path: 
     assert [line.split()[0] for line in higher.stdout.splitlines()[2:]] == ["alpha=100", "alpha=1"]
 
 
+def test_a_sweep_leaves_the_pipelines_own_steps_and_records_as_they_were(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    assert doit(project) == all_tasks(("a",))
+    for words in ((ALPHAS,), ("pipelines.a.prepare.scale=2,3",)):
+        assert doit(project, *words)
+        assert run_doit(project, "why", "train:a").stdout == "train:a: up to date\n"
+        assert doit(project) == set()
+
+
+def test_nan_and_missing_metrics_rank_last_whatever_the_direction(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    edit(project / "tiny_steps.py", '''json.dumps({"length": len(inputs["model"].read_text())})''',
+         '''json.dumps({"length": float("nan") if "alpha=3" in inputs["model"].read_text() else
+                     len(inputs["model"].read_text())})''')
+    assert doit(project, "pipelines.a.train.alpha=1,3,22")
+    for direction, order in (("minimize", ["alpha=1", "alpha=22", "alpha=3", "alpha=99"]),
+                             ("maximize", ["alpha=22", "alpha=1", "alpha=3", "alpha=99"])):
+        table = run_doit(project, "sweep", "pipelines.a.train.alpha=1,3,22,99", "sweep.metric=length",
+                         f"sweep.direction={direction}")
+        assert [line.split()[0] for line in table.stdout.splitlines()[2:]] == order, table.stdout
+
+
 @pytest.mark.parametrize(("words", "says"), [
+    (["date=2026-02-02,2026-02-03"], "one date per command"),
+    (["gcp.bucket=x,y"], "gcp.bucket: the sweep changes no step's config"),
     (["pipelines.a.train.alpha=interval(0,1)"], "interval(...) is a continuous range"),
     (["env=dev,prod"], "one env per command"),
     (["pipelines.a.train.api_token=x,y"], "a secret-looking key is not swept"),

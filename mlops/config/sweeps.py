@@ -49,6 +49,9 @@ def split_sweeps(command_line: CommandLine) -> tuple[CommandLine, list[Variant]]
                               "give it one value")
         if key == ENV_GROUP:
             raise ConfigError(f"{escaped(line)}: one env per command; run the sweep once for each env")
+        if key == "date":
+            raise ConfigError(f"{escaped(line)}: one date per command (a dated step keeps one output per date); "
+                              "run once for each date, e.g. doit predict:pipeline_1 --date YYYY-MM-DD")
         if isinstance(override.value(), IntervalSweep):
             raise ConfigError(f"{escaped(line)}: interval(...) is a continuous range, and a sweep runs given "
                               "values; write them: key=a,b,c, choice(a,b) or range(start,stop,step)")

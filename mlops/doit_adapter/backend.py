@@ -36,6 +36,11 @@ class Backend(StateDB):
         return True
 
     def remove(self, task_id: str) -> None:
+        """See `_remove`; a swept step's stand-in has no record: the record under its name is the step's."""
+        if not _stand_in(task_id):
+            self._remove(task_id)
+
+    def _remove(self, task_id: str) -> None:
         """doit removes a task's record when it fails (or cannot start, an input missing) and on `doit forget`.
 
         A failed run published nothing: within `doit run` the record still describes the outputs and
@@ -48,7 +53,9 @@ class Backend(StateDB):
 
     def set(self, task_id: str, dependency: str, value: Any) -> None:
         """Keep doit's value, without what only this run needs to know; a task's values saved by its worker
-        already are not journaled again."""
+        already are not journaled again; a swept step's stand-in saves nothing over the step's record."""
+        if _stand_in(task_id):
+            return
         if dependency == internals.VALUES_KEY and isinstance(value, dict):
             kept = {key: item for key, item in value.items() if key not in TRANSIENT}
             if MADE_HERE in value:
@@ -62,6 +69,12 @@ class Backend(StateDB):
             made = self._made_here.pop(task_id)
             for listener in session.SAVED:
                 listener(task_id, made.get("date"))
+
+
+def _stand_in(task_id: str) -> bool:
+    """Say whether a task is the stand-in of a swept step, which runs the sweep's variants in its name."""
+    current = session.current()
+    return current is not None and task_id in current.swept
 
 
 # In a task's values, what its action tells this run's main process, never saved:

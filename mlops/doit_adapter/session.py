@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops.common.errors import ConfigError
 from mlops.config import CommandLine, Config, keep, load
 from mlops.config.sweeps import Variant, split_sweeps
 from mlops.config.words import refuse_bare_deletions
@@ -100,7 +101,12 @@ def planned(root: Path, command_line: CommandLine, kinds: dict[str, StepKind], v
         return SweepPlan(steps, {}, {})
     plans = [(variant.label, plan(load(root, CommandLine((*command_line.overrides, *variant.overrides))), kinds))
              for variant in variants]
-    return with_variants(steps, plans)
+    sweep = with_variants(steps, plans)
+    if not sweep.swept:
+        keys = ", ".join(dict.fromkeys(override.partition("=")[0].lstrip("+") for override in variants[0].overrides))
+        raise ConfigError(f"{keys}: the sweep changes no step's config, so it has nothing to vary; sweep a key "
+                          "some step reads (pipelines.<name>.<step>.<key>, or a value one interpolates)")
+    return sweep
 
 
 def current() -> Invocation | None:

@@ -32,7 +32,12 @@ def _block(pipeline: str, rows: dict[str, dict[str, float]], metric: str, direct
     missing = f"; {metric} is in no metrics output" if metric and chosen != metric else ""
     columns = [chosen, *(name for name in names if name != chosen)] if chosen else names
     sign = 1 if direction == "minimize" else -1
-    order = sorted(rows, key=lambda label: (chosen not in rows[label], sign * rows[label].get(chosen, 0.0)))
+
+    def rank(label: str) -> tuple[bool, float]:
+        value = rows[label].get(chosen, math.nan)
+        return (math.isnan(value), 0.0 if math.isnan(value) else sign * value)  # none or NaN: last
+
+    order = sorted(rows, key=rank)
     better = "lower" if direction == "minimize" else "higher"
     width = max(len("variant"), *(len(label) for label in rows))
     lines = [f"sweep of {pipeline}, {len(rows)} variants, best first by {chosen or 'nothing'} "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import secrets
 import sys
@@ -121,12 +122,13 @@ class DaskExecutor:
             raise MlopsError(f"executor=dask needs Dask's distributed scheduler: {INSTALL}") from None
         address = self.settings.address
         try:
-            if address is None:
+            if address is None:  # its dashboard on a free port: another cluster may hold the usual one
                 self._cluster = LocalCluster(n_workers=self.settings.workers, threads_per_worker=1, processes=True,
-                                             host="127.0.0.1", dashboard_address=None)
+                                             host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                             silence_logs=logging.ERROR)
                 return Client(self._cluster)
             return Client(address, timeout=10)
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, ValueError, TypeError) as error:
             raise MlopsError(f"the Dask scheduler {address} cannot be reached ({one_line(str(error))[:200]}); "
                              "start it, or point dask.address at one that runs; or run here: executor=local") from None
 
@@ -180,9 +182,20 @@ def run_in_project(project: str, call: StepCall) -> Any:
     os.chdir(project)
     if project not in sys.path:
         sys.path.insert(0, project)
+    forget_project_modules(project)
     try:
         return run_step(call)
     except MlopsError as error:
         return error
     except Exception as error:
         return StepError(f"{type(error).__name__}: {one_line(str(error))[:300]}")
+
+
+def forget_project_modules(project: str) -> None:
+    """On a worker: drop the project's modules a step imported before, so each step runs the code on disk
+    now, as doit recorded it (a worker outlives commands; Python would keep the code it first imported)."""
+    inside = str(Path(project).resolve()) + os.sep
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if origin and str(Path(origin).resolve()).startswith(inside):
+            del sys.modules[name]

@@ -108,7 +108,7 @@ DEV = {
     "gcp": {"project": "xxx-dev", "bucket": "xxx-dev-models"},
     "tracking": {"use": True, "uri": "sqlite:///outputs/dev/mlflow.db", "experiment": "demand-dev", "token": ""},
     "executor": "local",
-    "dask": {"address": None, "workers": 2},
+    "dask": {"address": None, "workers": 2, "timeout": 10},
     "sweep": {"metric": "mae", "direction": "minimize"},
     "paths": {"root": "outputs"},
     "steps": STEP_KINDS,

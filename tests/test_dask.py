@@ -190,14 +190,15 @@ def test_a_worker_that_does_not_share_the_outputs_folder_is_refused_before_any_s
 def test_bad_dask_settings_and_an_absent_scheduler_are_one_line(tmp_path: Path) -> None:
     project = tiny_project(tmp_path / "project", pipelines=("a",))
     for words, says in ((["executor=spark"], "executor: 'spark' is not an executor; choose one of: local, dask"),
-                        (["executor=dask", "dask.workers=0"], "dask.workers: '0' must be a whole number")):
+                        (["executor=dask", "dask.workers=0"], "dask.workers: '0' must be a whole number"),
+                        (["executor=dask", "dask.timeout=0"], "dask.timeout: '0' must be the seconds")):
         result = run_doit(project, *words)
         assert result.returncode != 0 and result.stderr.startswith(f"mlops: error: {says}"), result.stderr
-    nonsense = run_doit(project, "executor=dask", "dask.address=nonsense")
+    nonsense = run_doit(project, "executor=dask", "dask.address=nonsense", "dask.timeout=1")
     assert nonsense.returncode != 0 and "Traceback" not in nonsense.stdout + nonsense.stderr
     assert "the Dask scheduler nonsense cannot be reached" in nonsense.stdout
     closed = f"tcp://127.0.0.1:{free_port()}"
-    result = run_doit(project, "executor=dask", f"dask.address={closed}")
+    result = run_doit(project, "executor=dask", f"dask.address={closed}", "dask.timeout=1")
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
     assert f"the Dask scheduler {closed} cannot be reached" in result.stdout
     assert not (project / "outputs/dev/a/prepare").exists()

@@ -40,6 +40,7 @@ class ClusterSettings:
     executor: str = "local"
     address: str | None = None
     workers: int = 2
+    timeout: float = 10.0  # seconds a scheduler has to answer
 
     @staticmethod
     def of(values: dict[str, Any]) -> ClusterSettings:
@@ -49,14 +50,17 @@ class ClusterSettings:
             raise ConfigError(f"executor: '{executor}' is not an executor; choose one of: {', '.join(EXECUTORS)}")
         node = values.get("dask") or {}
         if not isinstance(node, dict):
-            raise ConfigError("dask: must map address and workers to values")
+            raise ConfigError("dask: must map address, workers and timeout to values")
         address, workers = node.get("address"), node.get("workers", 2)
         if address is not None and (not isinstance(address, str) or not address.strip()):
             raise ConfigError(f"dask.address: '{address}' is not a scheduler address; write e.g. "
                               "dask.address=tcp://10.0.0.5:8786, or null for a local cluster")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ConfigError(f"dask.workers: '{workers}' must be a whole number of worker processes, 1 or more")
-        return ClusterSettings(str(executor), address, workers)
+        timeout = node.get("timeout", 10)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigError(f"dask.timeout: '{timeout}' must be the seconds a scheduler has to answer, above 0")
+        return ClusterSettings(str(executor), address, workers, float(timeout))
 
 
 class DaskExecutor:
@@ -127,7 +131,7 @@ class DaskExecutor:
                                              host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                              silence_logs=logging.ERROR)
                 return Client(self._cluster)
-            return Client(address, timeout=10)
+            return Client(address, timeout=self.settings.timeout)
         except (OSError, TimeoutError, ValueError, TypeError) as error:
             raise MlopsError(f"the Dask scheduler {address} cannot be reached ({one_line(str(error))[:200]}); "
                              "start it, or point dask.address at one that runs; or run here: executor=local") from None

@@ -168,8 +168,8 @@ def main(argv: list[str]) -> None:
         "interpreter start-up and doit's own work. doit's worker processes come close "
         f"({processes:.2f} s). Two running Dask workers take {running - processes:.2f} s more for the "
         f"{4 * PIPELINES} steps, {1000 * (running - processes) / (4 * PIPELINES):.0f} ms a step: each step is "
-        "a round trip through the scheduler, and imports the project's step module afresh on its worker (so a "
-        "worker never runs code older than doit recorded). A local cluster "
+        "a round trip through the scheduler, and each worker stats the project's modules before each step (to "
+        "import them afresh when one changed). A local cluster "
         f"started by the command adds {started_cluster - running:.2f} s: starting a scheduler and two worker "
         "processes, and asking each whether it sees the outputs folder. On one machine Dask buys nothing over "
         "`doit -n`; its use is running the same steps on many machines, with no change to them.", ""])

@@ -136,7 +136,7 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_step_runs_again_elsewhere(
     assert ran(run_doit(project, "executor=dask", f"dask.address={cluster.address}")) == set()
 
 
-def test_a_worker_runs_the_step_code_on_disk_now_not_the_code_it_imported_before(tmp_path: Path,
+def test_a_worker_runs_the_step_code_on_disk_now_not_code_it_imported_before(tmp_path: Path,
                                                                                   cluster: Cluster) -> None:
     cluster.wait_for_workers(2)
     project = tiny_project(tmp_path / "project", pipelines=("a",))
@@ -146,6 +146,13 @@ def test_a_worker_runs_the_step_code_on_disk_now_not_the_code_it_imported_before
     assert doit(project, *on_dask) == {"train:a", "evaluate:a", "predict:a"}  # a new model: downstream too
     assert (project / "outputs/dev/a/train/model.pkl").read_text().endswith("|edited|0")
     assert doit(project, *on_dask) == set()
+    # Another project on the same cluster, with a module of the same name: each runs its own code.
+    other = tiny_project(tmp_path / "other", pipelines=("a",))
+    edit(other / "tiny_steps.py", "|alpha={params['alpha']}", "|alpha={params['alpha']}|other")
+    assert doit(other, *on_dask) == all_tasks(("a",))
+    assert (other / "outputs/dev/a/train/model.pkl").read_text().endswith("|other|0")
+    assert doit(project, "-a", "train:a", *on_dask) >= {"train:a"}
+    assert (project / "outputs/dev/a/train/model.pkl").read_text().endswith("|edited|0")
 
 
 def test_a_signal_cancels_the_step_on_the_cluster_and_publishes_nothing(tmp_path: Path, cluster: Cluster) -> None:

@@ -101,9 +101,9 @@ def parse_overrides(overrides: Sequence[str]) -> list[Override]:
                 reason = "a value with characters beyond ASCII must be quoted: key='value'"
             raise ConfigError(f"override '{escaped(line)}' is not valid Hydra override syntax ({reason}); "
                               "write key=value, +key=value, ++key=value or ~key=") from None
-        if parsed[-1].is_sweep_override():
-            raise ConfigError(f"{escaped(line)}: sweeps (a,b, choice(...), range(...), interval(...)) are not "
-                              "supported yet; give one value per key")
+        if parsed[-1].is_sweep_override():  # a command line's sweeps are expanded before (config.sweeps)
+            raise ConfigError(f"{escaped(line)}: one config holds one value per key; a sweep's variants are "
+                              "composed one by one")
     return parsed
 
 

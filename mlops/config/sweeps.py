@@ -7,16 +7,13 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import IntervalSweep
-from hydra.errors import OverrideParseException
-
 from mlops.common.errors import ConfigError
 from mlops.common.names import escaped
 from mlops.config.model import ENV_GROUP, secret_path
 from mlops.config.words import CommandLine
 
 MAX_VARIANTS = 1000
+SWEEP_SIGN = re.compile(r"[,(]")  # every sweep (a,b  choice(...)  range(...)  interval(...)) holds one
 UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")  # in a value, what a folder name should not hold
 
 
@@ -31,6 +28,12 @@ class Variant:
 def split_sweeps(command_line: CommandLine) -> tuple[CommandLine, list[Variant]]:
     """Return the command line without its sweeps, and one variant per combination of swept values
     (none when nothing is swept); ConfigError on a sweep that cannot be run value by value."""
+    if not any(SWEEP_SIGN.search(override.partition("=")[2]) for override in command_line.overrides):
+        return command_line, []  # no value with a comma or a call: nothing to sweep, and no Hydra to import
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import IntervalSweep
+    from hydra.errors import OverrideParseException
+
     parser = OverridesParser.create()
     base: list[str] = []
     swept: list[tuple[str, str, list[str]]] = []  # (key as written, with + or ++; dotted key; values)

@@ -6,12 +6,7 @@ Nothing here imports MLflow: a command that runs no tracked step never pays for 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import sqlite3
-import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +92,12 @@ def database(uri: str) -> Path | None:
 def ready(settings: Settings) -> None:
     """Fail with one line if tracking cannot work: MLflow not installed, its database not opening, or its
     server not answering (MLflow itself would retry for a minute or more)."""
+    import importlib.util  # here: a command that runs no step needs none of these
+    import sqlite3
+    import tempfile
+    import urllib.error
+    import urllib.request
+
     if importlib.util.find_spec("mlflow") is None:
         raise TrackingError(f"{NODE}.use is true, but MLflow is not installed: {INSTALL}; or {OFF}")
     path = database(settings.uri)

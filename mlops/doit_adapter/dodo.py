@@ -17,7 +17,6 @@ from mlops.doit_adapter import backend, loader, session
 from mlops.doit_adapter.checker import checker_for
 from mlops.doit_adapter.reporter import Reporter
 from mlops.doit_adapter.session import STATE_FILE, Invocation, invocation
-from mlops.doit_adapter.sweep import ranking, table
 from mlops.doit_adapter.tasks import kind_creator, print_config_creator
 from mlops.integrations.cluster import ClusterSettings, DaskExecutor
 from mlops.integrations.tracking import Checked, Tracker
@@ -39,6 +38,8 @@ def dodo(dodo_file: str | Path) -> dict[str, Any]:
             started.accept([])  # no loader of ours will check the task words
         executor = tracked(started, engine(started))
         if started.variants:  # a sweep's run ends its report with the table of its variants
+            from mlops.doit_adapter.sweep import ranking, table  # only a sweep needs it
+
             ranking(started.config.values)
             session.REPORTED.append(lambda: table(started))
     except MlopsError as error:

@@ -23,7 +23,6 @@ from typing import Any
 
 from mlops.common.errors import ConfigError, MlopsError, StepError
 from mlops.common.names import one_line
-from mlops.integrations.worker import probe_worker, run_in_project
 from mlops.plan.steps import StepCall
 from mlops.run import signals
 
@@ -81,6 +80,8 @@ class DaskExecutor:
     def run(self, call: StepCall) -> dict[str, Any]:
         """Run `call` on a worker and return what it read (StepError or StepFailed as it failed there)."""
         from distributed.scheduler import KilledWorker
+
+        from mlops.integrations.worker import run_in_project
 
         client = self._connected()
         future = client.submit(run_in_project, str(self.project), call, pure=False,
@@ -150,6 +151,8 @@ def check_workers(client: Any, project: Path, outputs: Path) -> str:
     probe = (outputs / PROBE).resolve()
     token = secrets.token_hex(8)
     probe.write_text(token)
+    from mlops.integrations.worker import probe_worker
+
     try:
         answers = client.run(probe_worker, str(project), str(probe), token)
     except Exception as error:

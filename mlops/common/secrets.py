@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 # The one list of secret-looking key names (README, "Secrets"): any key along a path that matches.
@@ -34,16 +34,23 @@ def secret_path(parts: Sequence[Any]) -> bool:
     return any(secret_key(str(part)) for part in parts)
 
 
-def note(value: Any) -> None:
-    """Note the strings in a secret value (at any depth), so that no text shows them."""
+def leaves(value: Any) -> Iterator[Any]:
+    """Yield the values inside mappings and lists, at any depth (a plain value is its own leaf)."""
     if isinstance(value, dict):
         for item in value.values():
-            note(item)
+            yield from leaves(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            note(item)
-    elif value is not None and not isinstance(value, bool) and len(str(value)) >= MIN_LENGTH:
-        _values.add(str(value))
+            yield from leaves(item)
+    else:
+        yield value
+
+
+def note(value: Any) -> None:
+    """Note the strings in a secret value (at any depth), so that no text shows them."""
+    for leaf in leaves(value):
+        if leaf is not None and not isinstance(leaf, bool) and len(str(leaf)) >= MIN_LENGTH:
+            _values.add(str(leaf))
 
 
 def note_all(values: Iterable[Any]) -> None:
@@ -57,15 +64,9 @@ URL_PASSWORD = re.compile(r"://[^/\s@:]*:([^/\s@]+)@")  # scheme://user:password
 
 def note_url_passwords(value: Any) -> None:
     """Note the password of every URL with one (`https://user:password@host`) in a value, at any depth."""
-    if isinstance(value, dict):
-        for item in value.values():
-            note_url_passwords(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            note_url_passwords(item)
-    elif isinstance(value, str) and "@" in value:
-        for password in URL_PASSWORD.findall(value):
-            note(password)
+    for leaf in leaves(value):
+        if isinstance(leaf, str) and "@" in leaf:
+            note_all(URL_PASSWORD.findall(leaf))
 
 
 def holds_secret(text: str) -> bool:

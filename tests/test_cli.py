@@ -21,7 +21,7 @@ def test_first_run_builds_every_output_and_rerun_skips_everything(project: Path)
     assert (out / "a" / "train" / "model.pkl").read_text() == "RAW A\nx2|alpha=0.5|0"
     assert json.loads((out / "b" / "evaluate" / "metrics.json").read_text()) == {"length": len("RAW B\nx2|alpha=0.5|0")}
     assert (out / "a" / "predict" / "forecast_2026-01-01.csv").read_text().startswith("2026-01-01:RAW A")
-    assert not list(out.rglob(".staging-*")), "staging folders must not outlive a step"
+    assert not list(out.rglob(".staging-*")), "staged files must not outlive a step"
     again = run_doit(project)
     assert again.returncode == 0, again.stderr
     assert ran(again) == set() and skipped(again) == ALL

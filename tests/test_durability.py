@@ -82,7 +82,7 @@ def open_gate(project: Path) -> None:
 
 
 def slow_step_started(project: Path) -> bool:
-    return any((project / "outputs" / "dev" / "slow" / "train").glob(".staging-*/model-model.pkl"))
+    return any((project / "outputs" / "dev" / "slow" / "train").glob(".staging-*-model-model.pkl"))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
@@ -220,7 +220,7 @@ import time
 def train(inputs, params, outputs):
     child = subprocess.Popen(["sleep", "300"])
     # Written whole, then renamed: the test reads the pid as soon as the file is there.
-    written = outputs["model"].parent.parent / "child.pid.partial"
+    written = outputs["model"].parent / "child.pid.partial"
     written.write_text(str(child.pid))
     os.replace(written, written.with_suffix(""))
     time.sleep(300)
@@ -315,7 +315,7 @@ def test_concurrent_runs_of_two_dates_keep_both_dates_records(project: Path, wor
     folder = project / "outputs" / "dev" / "fast" / "predict"
     # With doit's worker processes, doit saves in the main process, after the worker let the lock go.
     first = start_doit(project, *workers, "predict:fast", "--date", "2026-05-01")
-    wait_for(lambda: any(folder.glob(".staging-*/forecast-forecast_2026-05-01.csv")))
+    wait_for(lambda: any(folder.glob(".staging-*-forecast-forecast_2026-05-01.csv")))
     second = start_doit(project, "predict:fast", "--date", "2026-05-02")
     assert second.stderr is not None
     assert "predict:fast is running in process" in second.stderr.readline()  # it waits for the first
@@ -356,7 +356,7 @@ def test_concurrent_runs_with_different_configs_never_leave_a_stale_downstream_o
     pipeline.write_text(pipeline.read_text().replace("slow_steps.evaluate", "slow_steps.gated_evaluate"))
     folder = project / "outputs" / "dev" / "fast" / "evaluate"
     first = start_doit(project, "evaluate:fast", "pipelines.fast.train.seed=3")
-    wait_for(lambda: any(folder.glob(".staging-*/metrics-metrics.json")))
+    wait_for(lambda: any(folder.glob(".staging-*-metrics-metrics.json")))
     second = start_doit(project, "evaluate:fast", "pipelines.fast.train.seed=4")
     assert second.stderr is not None
     assert "evaluate:fast is running in process" in second.stderr.readline()  # its train already ran

@@ -84,3 +84,23 @@ def test_only_another_process_writes_count_as_changes_by_others(tmp_path: Path) 
     assert not ours.changed_by_others()
     save(theirs, "train:b", "2")
     assert ours.changed_by_others()
+
+
+def test_a_few_records_over_a_big_snapshot_stay_in_the_journal_until_it_grows(tmp_path: Path) -> None:
+    name = str(tmp_path / "state.json")
+    db = StateDB(name, JSONCodec())
+    for index in range(40):
+        save(db, f"train:p{index}", "1")
+    db.dump()
+    snapshot = Path(name).stat().st_mtime_ns
+    again = StateDB(name, JSONCodec())
+    save(again, "train:p0", "2")
+    again.dump()  # one record: rewriting the whole snapshot is not worth it
+    assert Path(name).stat().st_mtime_ns == snapshot and Path(f"{name}.journal").read_text()
+    assert StateDB(name, JSONCodec()).get("train:p0", "_values_:") == {"v": "2"}
+    grown = StateDB(name, JSONCodec())
+    for index in range(40):
+        save(grown, f"train:p{index}", "3")
+    grown.dump()  # now a quarter of the snapshot: folded
+    assert Path(f"{name}.journal").read_text() == ""
+    assert json.loads(Path(name).read_text())["train:p39"]["_values_:"] == {"v": "3"}

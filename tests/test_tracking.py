@@ -224,7 +224,8 @@ def test_a_failure_while_logging_keeps_outputs_and_records_and_the_next_command_
     project = tiny_project(tmp_path / "project", tracking=True)
     (project / "outputs/dev").mkdir(parents=True)
     client = MlflowClient(tracking_uri=embedded(project))
-    experiment = client.create_experiment("demand-dev")
+    # Where our store keeps artifacts (by default MLflow would use ./mlruns of this process's folder).
+    experiment = client.create_experiment("demand-dev", (project / "outputs/dev/mlartifacts").as_uri())
     client.delete_experiment(experiment)  # MLflow logs no run into a deleted experiment
     result = run_doit(project, env=NO_SERVER)
     assert result.returncode == 0 and "Traceback" not in result.stderr

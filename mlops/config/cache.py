@@ -8,6 +8,7 @@ swapped for placeholders when stored and put back, after checking a salted hash,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from mlops.common.files import parse_json, stat_key, write_atomically
+from mlops.config import derive
 from mlops.config.model import CONF_DIR, Config
 from mlops.config.words import secret_override
 
-FORMAT = 3
+FORMAT = 4
 FOLDER = ".mlops/cache"
 KEEP = 32
 PYPROJECT = "pyproject.toml"
@@ -60,6 +62,18 @@ class ConfigCache:
         except (KeyError, TypeError, ValueError, AttributeError, OSError):
             return None  # an entry of another shape: compose again
 
+    def derived(self, overrides: Sequence[str]) -> Config | None:
+        """Return the config of `overrides` derived from the cached config of the ones Hydra composes with,
+        when the others are plain values nothing interpolates (see config.derive), else None."""
+        composed, values = derive.split_values(overrides, derive.config_groups(self.root / CONF_DIR))
+        base = self.load(composed) if values else None
+        if base is None or base.interpolated is None:
+            return None
+        changed = derive.derived_values(base.values, values, base.interpolated, base.resolvers)
+        if changed is None:
+            return None
+        return dataclasses.replace(base, values=changed, overrides=tuple(overrides))
+
     def _loaded(self, entry: dict[str, Any], overrides: Sequence[str]) -> Config | None:
         self.searchpath_seen = list(entry["searchpath"])
         if entry["root"] != str(self.root.resolve()):
@@ -73,7 +87,8 @@ class ConfigCache:
         return Config(values, entry["env"], self.root, files, frozenset(names), frozenset(entry["resolvers"]),
                       tuple(overrides), cached=True, sources=sources, extra_files=tuple(entry["extra_files"]),
                       searchpath=tuple(entry["searchpath"]),
-                      secret_paths=tuple(tuple(path) for path in entry["secret_paths"]))
+                      secret_paths=tuple(tuple(path) for path in entry["secret_paths"]),
+                      interpolated=None if entry["interpolated"] is None else tuple(entry["interpolated"]))
 
     def store(self, overrides: Sequence[str], cfg: Config) -> None:
         """Save `cfg` for `overrides`, unless it used a resolver whose result the cache cannot vouch for."""
@@ -99,6 +114,7 @@ class ConfigCache:
             "env_hash": _env_hash(salt, names),
             "env": cfg.env,
             "resolvers": sorted(cfg.resolvers),
+            "interpolated": None if cfg.interpolated is None else list(cfg.interpolated),
             "pipeline_files": {name: str(path.relative_to(self.root)) for name, path in cfg.pipeline_files.items()},
             "values": _swap(cfg.values, pattern, lambda match: f"\x00env:{read[match.group(0)]}\x00"),
         }

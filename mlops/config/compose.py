@@ -23,6 +23,7 @@ from mlops.common.errors import ConfigError
 from mlops.common.names import IDENTIFIER, PLAIN_NAME, escaped, one_line
 from mlops.config import explain, hydra_adapter, resolvers
 from mlops.config.cache import ConfigCache
+from mlops.config.derive import config_groups, for_hydra_compose, interpolated_words, plain_sections, with_plain
 from mlops.config.model import CONF_DIR, ENV_GROUP, PIPELINES, Config, find_secrets, secret_path
 from mlops.config.resolvers import PYPROJECT
 
@@ -41,24 +42,27 @@ def compose(root: Path, overrides: Sequence[str] = (), searchpath: Sequence[str]
     check_readable(conf_dir, root)
     parsed = parse_overrides(overrides)
     check_env_choice(parsed)
-    groups = {path.name for path in conf_dir.iterdir() if path.is_dir()} - {PIPELINES} if conf_dir.is_dir() else set()
-    for_hydra = [str(o.input_line) for o in parsed if _is_hydras(o.key_or_group, groups)]
-    ours = [o for o in parsed if not _is_hydras(o.key_or_group, groups)]
+    groups = config_groups(conf_dir)
+    for_hydra = [str(o.input_line) for o in parsed if for_hydra_compose(o.key_or_group, groups)]
+    ours = [o for o in parsed if not for_hydra_compose(o.key_or_group, groups)]
     with resolvers.noting_env() as env_reads:
         cfg, env, folders = _compose_base(conf_dir, for_hydra)
         files = pipeline_files(conf_dir / PIPELINES)
         texts = {name: path.read_text(encoding="utf-8") for name, path in files.items()}
-        _attach_pipelines(cfg, {name: load_yaml(texts[name], files[name], root) for name in files})
+        texts_read = [*overrides, *texts.values(), *_base_texts(conf_dir, folders)]
+        words = interpolated_words(texts_read)
+        sections = {name: load_yaml(texts[name], files[name], root) for name in files}
+        plain = plain_sections(sections, texts, set(words), [o.key_or_group for o in ours], PIPELINES in cfg)
+        _attach_pipelines(cfg, {name: section for name, section in sections.items() if name not in plain})
         _apply_overrides(cfg, ours)
-        values = _resolve(cfg, files, root, env_reads)
-    texts_read = [*overrides, *texts.values(), *_base_texts(conf_dir, folders)]
+        values = with_plain(_resolve(cfg, files, root, env_reads), plain, list(files))
     used = {name for text in texts_read for name in RESOLVER_USE.findall(text)}
     # A search folder not stat-ed before composing makes the entry stale: the next compose stats it first.
     extra = {path: stat for path, stat in env_reads.files.items() if path != PYPROJECT}
     sources = {**before, **{f"file:{path}": stat for path, stat in extra.items()}}
     return Config(values, env, root, files, frozenset(env_reads.names), frozenset(used), tuple(overrides),
                   sources=sources, extra_files=tuple(sorted(extra)), searchpath=tuple(folders),
-                  secret_paths=tuple(find_secrets(values)))
+                  secret_paths=tuple(find_secrets(values)), interpolated=tuple(words))
 
 
 def check_readable(conf_dir: Path, root: Path) -> None:
@@ -72,12 +76,6 @@ def check_readable(conf_dir: Path, root: Path) -> None:
                               f"{error.start}); save it as UTF-8") from None
         except OSError as error:
             raise ConfigError(f"{shown}: cannot be read ({error.strerror})") from None
-
-
-def _is_hydras(key: str, groups: set[str]) -> bool:
-    # Config group choices (env=prod) and hydra.* settings go to Hydra; values are applied after the pipelines.
-    head = key.split(".", 1)[0].split("/", 1)[0]
-    return head in groups or head == "hydra"
 
 
 def _base_texts(conf_dir: Path, search_folders: list[str]) -> Iterator[str]:

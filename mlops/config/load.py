@@ -16,7 +16,7 @@ def load(root: Path, command_line: CommandLine) -> Config:
     """Return the resolved config for this command line: cached, or composed with Hydra."""
     command_line.refuse_interpolations(settings(root).get("allow_interpolation", []))
     cache = ConfigCache(root)
-    cfg = cache.load(command_line.overrides)
+    cfg = cache.load(command_line.overrides) or cache.derived(command_line.overrides)
     if cfg is None:
         # Hydra is imported only when the cache misses: it costs more than the rest of a no-op run.
         from mlops.config.compose import compose

@@ -33,6 +33,7 @@ class Config:
     extra_files: tuple[str, ...] = ()  # files besides conf/ and pyproject.toml that ${pyproject:...} read
     searchpath: tuple[str, ...] = ()  # config folders hydra.searchpath added
     secret_paths: tuple[tuple[str | int, ...], ...] = ()  # where values under secret-looking keys are
+    interpolated: tuple[str, ...] | None = None  # the words inside its files' ${...} (None: not known)
 
     def __post_init__(self) -> None:
         for path in self.secret_paths:  # no message or record may show them (nor a string holding one)

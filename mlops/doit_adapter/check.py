@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ class StepCheck:
         self.step = step
         self.digests = digests
         self.redate = redate
-        self.failures = Failures(step.env_dir)
+        self.failures = Failures.of(step.env_dir)
 
     def planned(self, date: str | None) -> Step:
         """Return the step as planned for `date`: `--date X` is the override `date=X` for this step."""
@@ -47,6 +48,15 @@ class StepCheck:
     def check(self, task: Any, values: dict[str, Any]) -> bool:
         """Say whether the step is up to date as far as its record tells (doit checks file deps itself)."""
         return not self.explain(values, task)
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        """The check as doit calls an `uptodate` callable: with the task and its saved values."""
+        return self.check(task, values)
+
+    # doit reads the signature of an `uptodate` callable on every check to find that it takes (task, values):
+    # given here, that costs an attribute lookup instead of inspecting the method each time.
+    __signature__ = inspect.Signature([inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                                       for name in ("task", "values")])
 
     def made(self, values: dict[str, Any], task: Any = None) -> dict[str, Any] | None:
         """Return the record of what made the output this run asks for, None if there is none."""

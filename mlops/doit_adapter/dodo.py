@@ -49,7 +49,7 @@ def dodo(dodo_file: str | Path) -> dict[str, Any]:
     for kind in started.kinds.values():
         steps = [step for step in started.steps if step.kind is kind]
         namespace[f"task_{kind.name}"] = kind_creator(kind, steps, started.digests, executor, started.for_date,
-                                                      started.swept)
+                                                      started.swept, started.selection)
     namespace["task_print_config"] = print_config_creator(started.config)
     return namespace
 

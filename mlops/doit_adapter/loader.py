@@ -39,7 +39,12 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
             if current is not None:
                 check_kind_names(current.kinds, self.cmd_names, self.namespace)
                 current.check(pos_args)
+            if current is not None and getattr(cmd, "name", "") == "run" and not current.swept:
+                current.selection.choose(pos_args, current.kinds)
             tasks = super().load_tasks(cmd, pos_args)
+            if current is not None:
+                creators = {kind: self.namespace[f"task_{kind}"] for kind in current.kinds}
+                tasks = current.selection.complete(tasks, creators)
             if current is not None and getattr(cmd, "name", "") in TASK_COMMANDS:
                 check_words(pos_args, tasks, _overridden_date(current.command_line.overrides))
             if current is not None:

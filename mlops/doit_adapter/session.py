@@ -12,6 +12,7 @@ from mlops.config import CommandLine, Config, keep, load
 from mlops.config.sweeps import Variant, split_sweeps
 from mlops.config.words import refuse_bare_deletions
 from mlops.doit_adapter import internals
+from mlops.doit_adapter.selection import Selection
 from mlops.plan import Step, StepKind, check_task_words, env_dir, plan, step_kinds
 from mlops.plan.variants import SweepPlan, with_variants
 from mlops.state.digests import DigestCache
@@ -37,6 +38,10 @@ class Invocation:
     swept: dict[str, list[Step]] = field(default_factory=dict)  # a swept step's task: its variants' steps
     uses: dict[str, list[Step]] = field(default_factory=dict)  # a sweep's variant: the swept steps it uses
     by_date: dict[str, dict[str, Step]] = field(default_factory=dict)  # the plan for each --date asked
+    selection: Selection = field(init=False)  # the steps this command makes tasks of
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "selection", Selection(self.steps))
 
     def outputs(self, kind: str) -> dict[str, dict[str, str]]:
         """Return, by pipeline, the output paths of its `kind` step (the config's date for a dated kind)."""

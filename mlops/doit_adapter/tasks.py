@@ -12,6 +12,7 @@ from mlops.common.names import check_date
 from mlops.config import Config
 from mlops.doit_adapter.action import StepAction
 from mlops.doit_adapter.check import StepCheck
+from mlops.doit_adapter.selection import Selection
 from mlops.plan import Step, StepKind
 from mlops.run import provenance
 from mlops.run.executor import Executor
@@ -25,12 +26,13 @@ STEP_MARK = "mlops_step"  # in a step task's meta
 
 
 def kind_creator(kind: StepKind, steps: list[Step], digests: DigestCache, executor: Executor,
-                 redate: Redate | None = None, swept: dict[str, list[Step]] | None = None) -> Creator:
+                 redate: Redate | None = None, swept: dict[str, list[Step]] | None = None,
+                 selection: Selection | None = None) -> Creator:
     """Return the task creator of a step kind: its group, then one subtask per pipeline (per variant of a
-    sweep, with the pipeline's subtask running its variants)."""
+    sweep, with the pipeline's subtask running its variants); only the steps `selection` takes."""
     def create() -> Iterator[dict[str, Any]]:
         yield {"basename": kind.name, "name": None, "doc": kind.doc}
-        for step in steps:
+        for step in selection.take(steps) if selection is not None else steps:
             made = step_task(step, digests, executor, redate)
             if swept and not step.variant:
                 made["clean"] = []  # `doit clean` of a sweep removes only its variants
@@ -54,7 +56,7 @@ def step_task(step: Step, digests: DigestCache, executor: Executor, redate: Reda
         "actions": [StepAction(step, check, executor).run],
         "file_dep": list(step.inputs.values()),
         "targets": list(step.outputs(step.date).values()),
-        "uptodate": [check.check],
+        "uptodate": [check],
         "clean": [CleanOutputs(step)],
         "meta": {STEP_MARK: True},
         # The steps it needs, in order (doit's own order of file_dep is a set's: it varies run to run).

@@ -62,8 +62,7 @@ class StatusCommand(DoitCmdBase):  # type: ignore[misc]
             return
         reasons = internals.status_reasons(status)
         made_here = {target for other in tasks.values() for target in other.targets}
-        checks = [getattr(check, "__self__", None) for check, _, _ in task.uptodate]
-        step = next((check.step for check in checks if isinstance(check, StepCheck)), None)
+        step = next((check.step for check, _, _ in task.uptodate if isinstance(check, StepCheck)), None)
         origins = {path: step.input_origin(name) for name, path in step.inputs.items()} if step else {}
         for dep in sorted(reasons.get("missing_file_dep", [])):
             if dep not in made_here:  # one an upstream step makes is no error: it runs first
@@ -72,10 +71,9 @@ class StatusCommand(DoitCmdBase):  # type: ignore[misc]
         values = self.dep_manager.get_values(task.name)
         explained, never_made = [], False
         for check, _, _ in reasons.get("uptodate_false", []):
-            owner = getattr(check, "__self__", None)
-            if isinstance(owner, StepCheck):
-                explained += owner.explain(values, task)
-                never_made = never_made or owner.made(values, task) is None
+            if isinstance(check, StepCheck):
+                explained += check.explain(values, task)
+                never_made = never_made or check.made(values, task) is None
             else:
                 explained.append(f"up-to-date check is false: {check}")
         yield from explained

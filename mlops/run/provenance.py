@@ -50,9 +50,9 @@ def record(known: dict[str, Any], reads: dict[str, Any], finals: dict[str, str],
     }
 
 
-def staged(folder: Path, staging: Path, made: dict[str, Any]) -> Path:
-    """Write the step folder's provenance, with `made` as its record (per date for a dated step), into
-    the staging folder; return the staged file, to be published with the outputs."""
+def write(folder: Path, path: Path, made: dict[str, Any]) -> None:
+    """Write the step folder's provenance, with `made` as its record (per date for a dated step), to `path`,
+    the staged file published with the outputs."""
     text = json.dumps(made, indent=2, sort_keys=True)
     if made.get("date") is not None:
         try:
@@ -61,9 +61,7 @@ def staged(folder: Path, staging: Path, made: dict[str, Any]) -> Path:
             records = {}
         records = records if isinstance(records, dict) and "task" not in records else {}
         text = json.dumps({**records, made["date"]: made}, indent=2, sort_keys=True)
-    path = staging / FILE
     path.write_text(text + "\n")
-    return path
 
 
 def now() -> datetime:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import importlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,10 @@ def run_step(call: StepCall) -> dict[str, Any]:
     checked_bytecode(project_files(call.fn))  # never the bytecode of an older source
     function = load_function(call.fn)
     targets = _targets(call)
-    # A staging folder left by a killed run of this step (runs of one task never overlap: see locks).
-    for stale in targets[0].parent.glob(STAGING + "*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    # Stage in a private folder beside the outputs, so publishing is a rename on one file system.
-    staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=targets[0].parent))
+    folder = targets[0].parent
+    token, staged = _staging(folder, call.outputs)
+    described = folder / f"{token}{provenance.FILE}"
     try:
-        # Absolute: a step may change the working folder; it is set back after the step.
-        staged = {name: staging.absolute() / f"{name}-{Path(path).name}" for name, path in call.outputs.items()}
         reads, runner = Reads(), Reads()  # what the step read of its params; what the runner read for it
         for key, value in call.runner_reads.items():
             runner.value((key,), value)
@@ -56,14 +52,36 @@ def run_step(call: StepCall) -> dict[str, Any]:
         record = provenance.record(call.provenance, shown_reads(made), call.outputs,
                                    {path: stamp[2] for path, stamp in digested.items()}, started,
                                    ended) if call.provenance else None
-        described = provenance.staged(targets[0].parent, staging, record) if record else None
+        if record:
+            provenance.write(folder, described, record)
         for name, path in staged.items():
             os.replace(path, call.outputs[name])
-        if described is not None:  # last: it describes the outputs now in place
-            os.replace(described, targets[0].parent / provenance.FILE)
+        if record:  # last: it describes the outputs now in place
+            os.replace(described, folder / provenance.FILE)
         return {**made, OUTPUT_DIGESTS: digested}
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        for path in folder.glob(token + "*"):  # what a failed step staged, and anything it wrote beside it
+            _remove(path)
+
+
+def _staging(folder: Path, outputs: dict[str, str]) -> tuple[str, dict[str, Path]]:
+    """Return this run's staging prefix and the staged path of each output, after removing the staged files
+    (or, from older versions, folders) a killed run of this step left (runs of one task never overlap).
+
+    Staged beside the outputs, publishing is a rename in one folder (a folder of its own would cost a
+    directory made and removed per step: most of a small step's time on ext4). Absolute: a step may change
+    the working folder; it is set back after the step."""
+    for stale in folder.glob(STAGING + "*"):
+        _remove(stale)
+    token = f"{STAGING}{secrets.token_hex(4)}-"
+    return token, {name: (folder / f"{token}{name}-{Path(path).name}").absolute() for name, path in outputs.items()}
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _stamp(path: Path) -> list[Any]:

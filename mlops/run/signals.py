@@ -1,6 +1,6 @@
 """Stop cleanly on SIGINT and SIGTERM: stop the steps' child processes, then exit 130 or 143.
 
-The exit unwinds normally: the running step's staging folder is removed, doit's state store
+The exit unwinds normally: the running step's staged files are removed, doit's state store
 folds its journal, and what finished before the signal stays recorded.
 """
 

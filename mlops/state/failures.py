@@ -8,6 +8,7 @@ saying why.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import urllib.parse
@@ -23,7 +24,14 @@ class Failures:
 
     def __init__(self, env_dir: str | os.PathLike[str]) -> None:
         self.folder = Path(env_dir) / FOLDER
-        self._listed: set[str] | None = None  # the folder's files, listed once: most steps never failed
+        self._listed: set[str] | None = None  # the folder's files: most steps never failed
+        self._listed_at: int | None = None  # the folder's mtime when listed (None: no folder)
+
+    @classmethod
+    @functools.cache
+    def of(cls, env_dir: str) -> Failures:
+        """Return this process's failures of `env_dir`: one listing serves every step's check."""
+        return cls(env_dir)
 
     def note(self, task: str, date: str | None, line: str) -> None:
         """Record that `task` failed (for `date`), with its reason in one line."""
@@ -59,11 +67,16 @@ class Failures:
         return {str(key): str(value) for key, value in noted.items()} if isinstance(noted, dict) else {}
 
     def _files(self) -> set[str]:
-        if self._listed is None:
+        try:
+            mtime: int | None = os.stat(self.folder).st_mtime_ns
+        except OSError:
+            mtime = None
+        if self._listed is None or mtime != self._listed_at:  # listed again once another run noted one
             try:
                 self._listed = set(os.listdir(self.folder))
             except OSError:
                 self._listed = set()
+            self._listed_at = mtime
         return self._listed
 
     def _file(self, task: str) -> Path:

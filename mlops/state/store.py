@@ -3,8 +3,9 @@
 doit's own backends write their file when the process exits, so a killed run forgets every
 step it finished, and two runs in one folder overwrite each other. Here each task's record
 is appended to the journal as one line as soon as doit saves it (it survives the process
-being killed; a torn last line is ignored), and at exit the journal is folded into the
-snapshot under a file lock, from what is on disk, so a concurrent run's records are kept.
+being killed; a torn last line is ignored). At exit, once the journal has grown to a quarter of
+the snapshot, it is folded into the snapshot under a file lock, from what is on disk, so a
+concurrent run's records are kept; a run that saved a few records leaves them in the journal.
 The snapshot is read only when a task's state is first needed (`doit list` never needs it).
 """
 
@@ -23,6 +24,8 @@ from typing import Any
 
 from mlops.common.errors import StateError
 from mlops.common.files import parse_json, write_atomically
+
+FOLD_RATIO = 4  # the journal is folded into the snapshot once it is a quarter of its size
 
 
 class StateDB:
@@ -120,10 +123,19 @@ class StateDB:
         if not self._wrote:
             return
         with self._locked():
+            if not self._worth_folding():
+                with open(self.journal, "a") as journal:
+                    os.fsync(journal.fileno())  # as durable as a folded snapshot
+                return
             state = read_state(self.name, self.journal)
             write_atomically(self.name, self.codec.encode(state), durable=True)
             with open(self.journal, "w"):
                 pass
+
+    def _worth_folding(self) -> bool:
+        """Say whether the journal has grown to a fraction of the snapshot: folding rewrites the whole
+        snapshot, so a run that saved a few records leaves them in the journal, which every load replays."""
+        return _size(self.journal) * FOLD_RATIO >= _size(self.name)
 
     def _append(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, separators=(",", ":")) + "\n"
@@ -142,6 +154,13 @@ class StateDB:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _stored(value: Any) -> Any:

@@ -1,0 +1,51 @@
+"""`doit <step task>` makes only the tasks its words reach, and runs exactly what making every task would run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import doit, edit, run_doit, skipped, tiny_project
+
+OWN_TASKS = '''
+
+def task_raw_c():
+    """Write data/c.txt, which pipeline c's prepare reads, once prepare:b is made."""
+    return {"actions": ["echo made c > data/c.txt"], "targets": ["data/c.txt"], "task_dep": ["prepare:b"],
+            "uptodate": [True]}
+
+
+def task_everything():
+    """Depend on every train step, by name and by file."""
+    return {"actions": ["true"], "task_dep": ["train:a", "train:b", "train:c"],
+            "file_dep": ["outputs/dev/a/train/model.pkl"]}
+'''
+
+
+def project(tmp_path: Path) -> Path:
+    root = tiny_project(tmp_path / "p", ("a", "b", "c"))
+    (root / "data" / "c.txt").unlink()
+    with (root / "dodo.py").open("a") as dodo:
+        dodo.write(OWN_TASKS)
+    return root
+
+
+def test_a_step_word_runs_its_closure_and_a_task_that_makes_its_input(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    result = run_doit(root, "train:c")
+    assert result.returncode == 0, result.stderr
+    assert {"raw_c", "prepare:b", "prepare:c", "train:c"} <= set(result.stdout.split())
+    assert "prepare:a" not in result.stdout and "everything" not in result.stdout
+    assert doit(root, "train:a", "evaluate:b") == {"prepare:a", "train:a", "evaluate:b", "train:b"}
+    assert doit(root) == {"evaluate:a", "evaluate:c", "predict:a", "predict:b", "predict:c"}
+    assert doit(root, "everything") == {"everything"}  # not a default task
+
+
+def test_a_narrowed_run_sees_what_a_full_run_sees(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    doit(root)
+    edit(root / "data/a.txt", "raw a", "raw a, changed")
+    assert doit(root, "train:a") == {"prepare:a", "train:a"}
+    assert skipped(run_doit(root, "evaluate:a", "train:b")) == {"prepare:a", "train:a", "prepare:b", "train:b"}
+    assert doit(root, "evaluate:a") == set()
+    assert doit(root, "train") == set()  # a kind: every pipeline's step of it
+    assert doit(root) == {"predict:a"}

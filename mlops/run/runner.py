@@ -60,7 +60,7 @@ def run_step(call: StepCall) -> dict[str, Any]:
             os.replace(described, folder / provenance.FILE)
         return {**made, OUTPUT_DIGESTS: digested}
     finally:
-        for path in folder.glob(token + "*"):  # what a failed step staged, and anything it wrote beside it
+        for path in _starting(folder, token):  # what a failed step staged, and anything it wrote beside it
             _remove(path)
 
 
@@ -71,10 +71,16 @@ def _staging(folder: Path, outputs: dict[str, str]) -> tuple[str, dict[str, Path
     Staged beside the outputs, publishing is a rename in one folder (a folder of its own would cost a
     directory made and removed per step: most of a small step's time on ext4). Absolute: a step may change
     the working folder; it is set back after the step."""
-    for stale in folder.glob(STAGING + "*"):
+    for stale in _starting(folder, STAGING):
         _remove(stale)
     token = f"{STAGING}{secrets.token_hex(4)}-"
     return token, {name: (folder / f"{token}{name}-{Path(path).name}").absolute() for name, path in outputs.items()}
+
+
+def _starting(folder: Path, prefix: str) -> list[Path]:
+    """Return the entries of `folder` whose name starts with `prefix` (a glob would compile a pattern per step)."""
+    with os.scandir(folder) as entries:
+        return [folder / entry.name for entry in entries if entry.name.startswith(prefix)]
 
 
 def _remove(path: Path) -> None:

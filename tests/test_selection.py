@@ -49,3 +49,14 @@ def test_a_narrowed_run_sees_what_a_full_run_sees(tmp_path: Path) -> None:
     assert doit(root, "evaluate:a") == set()
     assert doit(root, "train") == set()  # a kind: every pipeline's step of it
     assert doit(root) == {"predict:a"}
+
+
+def test_list_without_all_makes_only_the_groups_and_shows_what_it_showed(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    listed = run_doit(root, "list").stdout.split("\n")
+    groups = ["evaluate", "everything", "predict", "prepare", "print_config", "publish", "raw_c", "train"]
+    assert [line.split()[0] for line in listed if line] == groups
+    assert len(run_doit(root, "list", "--all").stdout.splitlines()) == len(groups) + 4 * 3
+    assert run_doit(root, "list", "-q", "--all", "train").stdout.split() == ["train", "train:a", "train:b", "train:c"]
+    status = [line[0] for line in run_doit(root, "list", "--status").stdout.splitlines()]
+    assert status == ["R", "E", "R", "R", "R", "R", "R", "R"]  # everything: its file dependency is not made yet

@@ -11,7 +11,8 @@ from typing import Any
 from doit.cmd_base import DodoTaskLoader
 
 from mlops.common.errors import ConfigError, MlopsError
-from mlops.doit_adapter import session
+from mlops.doit_adapter import noop, session
+from mlops.doit_adapter.reporter import QuietPipe, Reporter
 from mlops.doit_adapter.tasks import KIND_MARK, date_value, takes_date
 
 NAME = "mlops"
@@ -26,6 +27,7 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
     def setup(self, opt_values: Any) -> None:
         """Import dodo.py, as doit does, telling it that this loader reads it."""
         session.LOADER_ACTIVE.append(True)
+        self.options = opt_values  # with DOIT_CONFIG's defaults merged in by the time tasks load
         super().setup(opt_values)
 
     def load_tasks(self, cmd: Any, pos_args: list[str]) -> Any:
@@ -41,6 +43,10 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
                 current.check(pos_args)
             if current is not None and getattr(cmd, "name", "") == "run" and not current.swept:
                 current.selection.choose(pos_args, current.kinds)
+                answer_no_op(current, pos_args, self.options)
+            listed = current is not None and getattr(cmd, "name", "") == "list"
+            if listed and current is not None and not pos_args and not self.options.get("subtasks"):
+                current.selection.groups_only()  # what `doit list` shows without --all or task names
             tasks = super().load_tasks(cmd, pos_args)
             if current is not None:
                 creators = {kind: self.namespace[f"task_{kind}"] for kind in current.kinds}
@@ -55,6 +61,23 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
         # collector from rescanning them at every collection while the steps run or are checked.
         gc.freeze()
         return tasks
+
+
+def answer_no_op(current: session.Invocation, words: list[str], options: Any) -> None:
+    """End the command with the last no-op's lines if its fingerprint still holds; else note the fingerprint
+    this run writes if it finds nothing to do (see noop)."""
+    fingerprint = noop.Fingerprint.of(current, "run", words, dict(options), Reporter)
+    if fingerprint is None:
+        return
+    lines = fingerprint.answers()
+    if lines is None:
+        noop.CURRENT.append(fingerprint)
+        return
+    current.settle()
+    out = QuietPipe(sys.stdout)
+    out.write("".join(lines))
+    out.flush()
+    sys.exit(0)
 
 
 def check_kind_names(kinds: Iterable[str], commands: Iterable[str], namespace: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from doit.reporter import ConsoleReporter
 
-from mlops.doit_adapter import session
+from mlops.doit_adapter import noop, session
 from mlops.doit_adapter.backend import ADOPTED, ELAPSED, WAITED
 from mlops.doit_adapter.tasks import STEP_MARK
 
@@ -63,6 +63,8 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
     def execute_task(self, task: Any) -> None:
         """Print the task's title line, unless its output must stay plain; a step's line waits for its
         outcome: another run may have made it meanwhile (then it did not run here)."""
+        if task.actions:
+            _spoil()
         meta = task.meta or {}
         if not meta.get("plain_output"):
             if not meta.get(STEP_MARK):
@@ -83,6 +85,7 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
 
     def add_failure(self, task: Any, fail: Any) -> None:
         """Report the failure as doit does (a step's line first), and note its last line for the report."""
+        _spoil()
         if (task.meta or {}).get(STEP_MARK) and task.executed:
             self.write(f".  {task.title()}\n")
         super().add_failure(task, fail)
@@ -92,16 +95,37 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
         """Print the task's up-to-date line, and count it."""
         super().skip_uptodate(task)
         self.report.up_to_date(task)
+        for fingerprint in noop.CURRENT:
+            fingerprint.saw(task, bool((task.meta or {}).get(STEP_MARK)))
+
+    def skip_ignore(self, task: Any) -> None:
+        """Print the task's ignored line; a run that ignores a task is no no-op."""
+        _spoil()
+        super().skip_ignore(task)
+
+    def runtime_error(self, msg: str) -> None:
+        """Report doit's error; the run is no no-op."""
+        _spoil()
+        super().runtime_error(msg)
 
     def complete_run(self) -> None:
-        """Finish as doit does, then print the report."""
+        """Finish as doit does, then print the report; a no-op's fingerprint is written (see noop)."""
         super().complete_run()
+        if sys.exc_info()[0] is not None:  # the run stops on an error or a signal
+            _spoil()
+        for fingerprint in noop.CURRENT:
+            fingerprint.write()
         current = session.current()
         text = self.report.text(str(current.env_dir) if current else "", [line() for line in session.REPORTED])
         if text:
             with contextlib.suppress(OSError):
                 sys.stderr.write(text)
                 sys.stderr.flush()
+
+
+def _spoil() -> None:
+    for fingerprint in noop.CURRENT:
+        fingerprint.spoil()
 
 
 class RunReport:

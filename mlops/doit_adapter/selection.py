@@ -39,6 +39,10 @@ class Selection:
         named = [step for step in self.steps if step.task in words or step.kind.name in words]
         self.only, self.words = self._closure(named), words
 
+    def groups_only(self) -> None:
+        """Make no step's task, only the kinds' groups: what `doit list` shows without --all or task names."""
+        self.only = set()
+
     def take(self, steps: Iterable[Step]) -> Iterator[Step]:
         """Yield the steps to make tasks of now: chosen, and not made yet."""
         for step in steps:
@@ -50,7 +54,7 @@ class Selection:
         """Return the tasks the chosen words reach (through task_dep, setup, calc_dep and files made by
         another task), making the task of every step they reach that was left out with its kind's creator
         (`creators` by kind). The project's own tasks that no chosen word reaches are left out."""
-        if self.only is None:
+        if self.only is None or not self.words:
             return tasks
         while True:
             by_name = {task.name: task for task in tasks}

@@ -20,7 +20,7 @@ from mlops.state.store import check_folder
 
 DIGESTS_FILE = ".digests.json"
 STATE_FILE = ".doit-state.json"
-STATE_FOLDERS = (".failed", ".locks")
+STATE_FOLDERS = (".failed", ".locks", ".noop")
 STATE_FILES = (STATE_FILE, f"{STATE_FILE}.journal", f"{STATE_FILE}.lock", DIGESTS_FILE)
 
 

@@ -56,6 +56,11 @@ def changed_files(state: dict[str, str], fn: str) -> list[str]:
     return [path for path in sorted(files) if state.get(path) != files[path]]
 
 
+def files_read() -> list[str]:
+    """Return every project file this process read for a code state (absolute paths)."""
+    return list(_first_reads)
+
+
 def project_files(fn: str) -> list[str]:
     """Return the project's Python files a step function may run (its module, what it imports, packages)."""
     return sorted(_closure(fn)[0])

@@ -1,0 +1,147 @@
+"""A no-op told from a fingerprint of what the last no-op's verdicts depended on, without building the tasks.
+
+doit builds and checks every task before it can say that nothing is to do: at a thousand pipelines,
+4000 task objects and their checks. After a `doit` run in which every task it reached was up to date
+(nothing ran, failed or was ignored), this module writes the run's fingerprint beside the state:
+
+- the command: its task words, its overrides, and a digest of the resolved config;
+- the stats (mtime, size, inode) of what the verdicts read: the state store's files and the folder of
+  noted failures, every input and output of the steps reached, the project files their code read and
+  the folders those are in, the folders Python imports from, dodo.py, pyproject.toml and mlops's code;
+- what the run printed: the `--` line of each task, in order.
+
+The next `doit` with the same words and config stats those files; when every stat is the same, every
+verdict would be the same, so it prints those lines and ends. Any difference, and doit checks every task
+as usual. A file changed while the run that writes the fingerprint was under way (an mtime not older than
+its start) leaves no fingerprint: a check may have seen it either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mlops.common.files import parse_json, stat_key, write_atomically
+from mlops.doit_adapter.session import STATE_FILE, Invocation
+from mlops.plan import Step
+from mlops.run.code import files_read
+from mlops.state.failures import FOLDER as FAILURES
+
+FOLDER = ".noop"  # one fingerprint per command (task words and overrides)
+KEEP = 16
+FORMAT = 1
+RACY_NS = 50_000_000  # a file whose mtime is this close to the run's start may have changed under a check
+SPECIAL_RUN = ("always", "single", "pdb")  # run options under which a no-op would not print the same
+
+
+class Fingerprint:
+    """The fingerprint of one `doit` run's no-op: checked before the tasks are made, written after the run."""
+
+    def __init__(self, started: Invocation, words: list[str]) -> None:
+        self.started = started
+        self.key = _key(started, words)
+        command = json.dumps([words, list(started.command_line.overrides)])
+        self.path = started.config.root / started.env_dir / FOLDER / f"{_digest(command)[:24]}.json"
+        self.begun = time.time_ns()
+        self.printed: list[str] = []
+        self.spoiled = False  # something ran, failed or was ignored: this run was no no-op
+
+    @classmethod
+    def of(cls, started: Invocation | None, command: str, words: list[str], options: dict[str, Any],
+           reporter: Any) -> Fingerprint | None:
+        """Return the fingerprint of a plain `doit run` of named steps or the default tasks, None for any other
+        command (a sweep, task options, -a, -s, --pdb, another reporter or output file)."""
+        if started is None or command != "run" or started.swept or any(word.startswith("-") for word in words):
+            return None
+        if any(options.get(name) for name in SPECIAL_RUN):
+            return None
+        if options.get("reporter") is not reporter or options.get("outfile", sys.stdout) is not sys.stdout:
+            return None
+        try:
+            return cls(started, words)
+        except (TypeError, ValueError):
+            return None  # a config JSON cannot digest (keys of mixed types): checked as usual
+
+    def answers(self) -> list[str] | None:
+        """Return the lines the last no-op printed, if this command would find the same, else None."""
+        try:
+            saved = parse_json(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(saved, dict) or saved.get("key") != self.key or not isinstance(saved.get("stats"), dict):
+            return None
+        if any(stat_key(path) != stat for path, stat in saved["stats"].items()):
+            return None
+        printed = saved.get("printed")
+        return printed if isinstance(printed, list) and all(isinstance(line, str) for line in printed) else None
+
+    def saw(self, task: Any, step: bool) -> None:
+        """Note a task found up to date, as the reporter printed it; one not a step's (a project's own task,
+        with checks of its own) spoils the no-op."""
+        self.spoiled = self.spoiled or (bool(task.actions) and not step)
+        if task.name[0] != "_":
+            self.printed.append(f"-- {task.title()}\n")
+
+    def spoil(self) -> None:
+        """Note that a task ran, failed or was ignored, or that the run stopped: this run was no no-op."""
+        self.spoiled = True
+
+    def write(self) -> None:
+        """Write the fingerprint if this run was a no-op and nothing it depended on changed while it ran."""
+        with contextlib.suppress(OSError):
+            self.path.unlink(missing_ok=True)  # whatever the outcome, an older fingerprint is stale now
+        if self.spoiled or len(self.printed) != len(self._steps()):  # a run stopped before it saw every step
+            return
+        stats = {path: stat_key(path) for path in sorted(self._watched())}
+        if any(stat and stat[0] >= self.begun - RACY_NS for stat in stats.values()):
+            return
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(exist_ok=True)
+            write_atomically(self.path, json.dumps({"key": self.key, "stats": stats, "printed": self.printed}))
+            kept = sorted(self.path.parent.glob("*.json"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+            for old in kept[KEEP:]:
+                old.unlink(missing_ok=True)
+
+    def _watched(self) -> Iterable[str]:
+        """Yield every file and folder whose stat the verdicts of this run depend on."""
+        root, env_dir = self.started.config.root, self.started.config.root / self.started.env_dir
+        yield from (str(env_dir / name) for name in (STATE_FILE, f"{STATE_FILE}.journal", FAILURES))
+        yield from (str(root / name) for name in ("dodo.py", "pyproject.toml"))
+        for step in self._steps():
+            yield from (str(root / path) for path in (*step.inputs.values(), *step.outputs(step.date).values()))
+        code = list(files_read())
+        yield from code
+        yield from {os.path.dirname(path) for path in code}
+        yield from (entry or str(root) for entry in sys.path)
+        yield from (str(module.__file__) for name, module in list(sys.modules.items())
+                    if name.split(".")[0] == "mlops" and getattr(module, "__file__", None))
+
+
+    def _steps(self) -> list[Step]:
+        """Return the steps this run reached: the chosen ones, else every step."""
+        only = self.started.selection.only
+        return [step for step in self.started.steps if only is None or step.task in only]
+
+
+CURRENT: list[Fingerprint] = []  # the fingerprint this process's run writes, if it is a plain run
+
+
+def _key(started: Invocation, words: list[str]) -> str:
+    """Return what the fingerprint is for: the command, the config, the interpreter and the tools."""
+    config = json.dumps(started.config.values, sort_keys=True, default=repr)
+    tools = [FORMAT, sys.executable, platform.python_version(), metadata.version("doit")]
+    command = [words, list(started.command_line.overrides), str(Path.cwd())]
+    return _digest(json.dumps([tools, command, config]))
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

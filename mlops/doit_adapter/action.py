@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -60,6 +61,14 @@ class StepAction:
             raise
         self.check.failures.clear(task.name, date)
         return None
+
+    def __call__(self, task: Any) -> TaskFailed | None:
+        """The action as doit calls it, with its task."""
+        return self.run(task)
+
+    # doit reads an action's signature on every call to find which task values it takes: given here, that
+    # costs an attribute lookup instead of inspecting the method each time.
+    __signature__ = inspect.Signature([inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
 
     def _run(self, task: Any, date: str | None) -> None:
         if date is not None:

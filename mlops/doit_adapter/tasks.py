@@ -53,7 +53,7 @@ def step_task(step: Step, digests: DigestCache, executor: Executor, redate: Reda
     task: dict[str, Any] = {
         "name": step.name,
         "doc": f"{step.kind.name} {step.pipeline} with {step.section['fn']}" + (" for one date" if step.date else ""),
-        "actions": [StepAction(step, check, executor).run],
+        "actions": [StepAction(step, check, executor)],
         "file_dep": list(step.inputs.values()),
         "targets": list(step.outputs(step.date).values()),
         "uptodate": [check],

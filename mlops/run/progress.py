@@ -11,6 +11,7 @@ piped nothing is shown. The step imports nothing of mlops, doit or Hydra for it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from collections.abc import Callable, Iterator
@@ -32,6 +33,14 @@ class Progress:
 
 def takes_progress(function: Callable[..., Any]) -> bool:
     """Say whether a step function declares a `progress` parameter (or takes any keyword)."""
+    try:
+        return _takes_progress(function)
+    except TypeError:  # a callable that cannot be a cache key: its signature read each time
+        return _takes_progress.__wrapped__(function)
+
+
+@functools.lru_cache(maxsize=256)  # asked before every step; a signature costs more than a small step
+def _takes_progress(function: Callable[..., Any]) -> bool:
     try:
         parameters = inspect.signature(function).parameters
     except (TypeError, ValueError):

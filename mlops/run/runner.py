@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import os
 import secrets
@@ -102,7 +103,8 @@ def _targets(call: StepCall) -> list[Path]:
     for target in targets:
         if target.is_dir():
             raise StepError(f"{target} is a folder, where the step's output file goes; move it away")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.parent.is_dir():  # a stat: most steps' folders are there from their last run
+            target.parent.mkdir(parents=True, exist_ok=True)
         if call.root and not inside(str(target), call.root):
             raise StepError(f"{target} resolves outside {call.root}/ (a symbolic link?); "
                             "outputs must stay inside the outputs root")
@@ -129,8 +131,13 @@ def _call(function: Callable[..., Any], call: StepCall, params: TrackedParams, s
 
 def inside(path: str, root: str) -> bool:
     """Say whether `path`, with every symbolic link resolved, lies inside the folder `root`."""
-    real_root = os.path.realpath(root)
-    return os.path.realpath(path).startswith(real_root + os.sep)
+    return os.path.realpath(path).startswith(_real(root) + os.sep)
+
+
+@functools.lru_cache(maxsize=16)
+def _real(root: str) -> str:
+    """Return the outputs root with its links resolved, once per process (it is asked before every step)."""
+    return os.path.realpath(root)
 
 
 def load_function(dotted: str) -> Callable[..., Any]:

@@ -42,7 +42,7 @@ class Failures:
 
     def clear(self, task: str, date: str | None) -> None:
         """Forget the failure of `task` (for `date`) after it succeeded (noted by any run until now)."""
-        noted = self._read(task)
+        noted = self.noted(task)
         if (date or "") not in noted:
             return
         del noted[date or ""]

@@ -19,7 +19,8 @@ class TaskLock:
 
     def acquire(self) -> bool:
         """Take the lock; if another run holds it, say so and wait for it to finish. Return whether it waited."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.is_dir():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.handle = open(self.path, "a+", encoding="utf-8", errors="replace")  # noqa: SIM115 - held until release()
         waited = False
         try:

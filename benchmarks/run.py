@@ -175,6 +175,7 @@ def cli_param(project: Project) -> set[str]:
 SCENARIOS = (
     Scenario("first run", nothing, all_tasks, complete=True),
     Scenario("no-op rerun", nothing, no_tasks),
+    Scenario("no-op rerun again", nothing, no_tasks),  # ours: answered from the first no-op's fingerprint
     Scenario("touched 1 input (mtime only)", touch_input, after_touch),
     Scenario("no-op after the touch", nothing, no_tasks),
     Scenario("changed 1 input's content", change_input, p0_tasks(*STEPS)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,10 +16,11 @@ Change = Callable[[Path], None]
 
 
 def fingerprinted(root: Path, *args: str, **env: str) -> None:
-    """Run until a no-op wrote its fingerprint for these words."""
+    """Run until a no-op wrote its fingerprint for these words (a run, then a no-op that writes it)."""
+    started = time.time_ns()
     doit(root, *args, **env)
     assert doit(root, *args, **env) == set()
-    assert any((root / "outputs/dev/.noop").glob("*.json"))
+    assert any(path.stat().st_mtime_ns >= started for path in (root / "outputs/dev/.noop").glob("*.json"))
 
 
 def touch(path: Path) -> None:
@@ -55,23 +57,40 @@ def test_any_change_a_verdict_depends_on_is_seen(tmp_path: Path, what: str, chan
     assert doit(root) == set()
 
 
-def test_the_fingerprint_answers_for_a_no_op_and_prints_what_doit_printed(tmp_path: Path) -> None:
+SPY = '''
+import os
+
+from mlops.doit_adapter import check
+
+_explain = check.StepCheck.explain
+
+
+def explain(self, *args, **kwargs):
+    with open(os.environ["MLOPS_SPY_LOG"], "a") as log:
+        log.write(self.step.task + "\\n")
+    return _explain(self, *args, **kwargs)
+
+
+check.StepCheck.explain = explain
+'''
+
+
+def test_the_fingerprint_answers_for_a_no_op_without_a_check_and_prints_what_doit_printed(tmp_path: Path) -> None:
     root = tiny_project(tmp_path / "p")
-    doit(root)
-    checked = run_doit(root)
-    fingerprinted(root)
-    answered = run_doit(root)
+    spy = tmp_path / "spy"
+    spy.mkdir()
+    (spy / "sitecustomize.py").write_text(SPY)  # counts the steps' up-to-date checks
+    log = tmp_path / "checks.log"
+    env = {"PYTHONPATH": str(spy), "MLOPS_SPY_LOG": str(log)}
+    doit(root, **env)
+    checks = len(log.read_text().splitlines())
+    checked = run_doit(root, env=env)  # a no-op, every step checked: it writes the fingerprint
+    checks += 8
+    assert len(log.read_text().splitlines()) == checks
+    answered = run_doit(root, env=env)
     assert answered.returncode == 0 and answered.stdout == checked.stdout and answered.stderr == checked.stderr
     assert sorted(line[3:] for line in answered.stdout.splitlines()) == sorted(all_tasks())
-    # Proof that it answered without the checks: a record changed in place, its file's stat put back, is not seen.
-    state = root / "outputs/dev/.doit-state.json"
-    before = state.stat()
-    folded = state.read_text()
-    assert '"DigestChecker"' in folded  # a checker of another name: doit would run the task
-    state.write_text(folded.replace('"DigestChecker"', '"DigestChecxer"', 1))
-    os.utime(state, ns=(before.st_atime_ns, before.st_mtime_ns))
-    if state.stat().st_ino == before.st_ino:
-        assert run_doit(root).stdout == checked.stdout
+    assert len(log.read_text().splitlines()) == checks  # told from the fingerprint: no step was checked
 
 
 def test_other_words_env_values_and_options_are_checked_as_usual(tmp_path: Path) -> None:
@@ -94,3 +113,50 @@ def test_a_failed_run_leaves_no_fingerprint_and_its_step_runs_again(tmp_path: Pa
     assert run_doit(root).returncode != 0
     shutil.copy(tmp_path / "good.py", root / "tiny_steps.py")
     assert doit(root) == {"predict:a"}  # doit stopped at the first failure: predict:b never ran
+
+
+FETCH = '''
+
+def task_fetch():
+    """Write pipeline a's raw input."""
+    from doit.tools import config_changed
+    return {"actions": ["echo 'raw a v2' > data/a.txt"], "targets": ["data/a.txt"],
+            "uptodate": [config_changed("raw a v2")]}
+'''
+FETCHED = {"fetch", "prepare:a", "train:a", "evaluate:a", "predict:a"}
+
+
+def test_another_dodo_file_is_another_command(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p")
+    (root / "dodo2.py").write_text((root / "dodo.py").read_text() + FETCH)
+    fingerprinted(root)
+    assert doit(root, "-f", "dodo2.py") == FETCHED
+
+
+def test_a_module_the_dodo_file_imports_is_watched(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p")
+    (root / "project_tasks.py").write_text("# the project's own tasks\n")
+    with (root / "dodo.py").open("a") as dodo:
+        dodo.write("\nfrom project_tasks import *  # noqa: F403\n")
+    fingerprinted(root)
+    (root / "project_tasks.py").write_text(FETCH)
+    assert doit(root) == FETCHED
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_seen(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p")
+    fingerprinted(root)
+    steps = root / "tiny_steps.py"
+    before = steps.stat()
+    steps.write_text(steps.read_text().replace("|alpha=", "|ALPHA="))  # the same size
+    os.utime(steps, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime: the ctime tells
+    assert doit(root) == {"train:a", "train:b", "evaluate:a", "evaluate:b", "predict:a", "predict:b"}
+
+
+def test_a_damaged_fingerprint_means_checking_as_usual(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p")
+    fingerprinted(root)
+    for saved in (root / "outputs/dev/.noop").glob("*.json"):
+        saved.write_text('{"key": "x", "stats": {"a\\u0000b": []}, "printed": []}')
+    result = run_doit(root)
+    assert result.returncode == 0 and "Traceback" not in result.stderr and len(result.stdout.splitlines()) == 8

@@ -60,3 +60,22 @@ def test_list_without_all_makes_only_the_groups_and_shows_what_it_showed(tmp_pat
     assert run_doit(root, "list", "-q", "--all", "train").stdout.split() == ["train", "train:a", "train:b", "train:c"]
     status = [line[0] for line in run_doit(root, "list", "--status").stdout.splitlines()]
     assert status == ["R", "E", "R", "R", "R", "R", "R", "R"]  # everything: its file dependency is not made yet
+
+
+COMBINE = '''
+
+def task_combine():
+    """Join every pipeline's features, after every prepare step (a group)."""
+    return {"actions": ["cat outputs/dev/*/prepare/features.csv > data/combined.txt"], "task_dep": ["prepare"],
+            "targets": ["data/combined.txt"]}
+'''
+
+
+def test_a_project_task_that_needs_a_whole_kind_gets_every_step_of_it(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p", ("a", "b"))
+    with (root / "dodo.py").open("a") as dodo:
+        dodo.write(COMBINE)
+    edit(root / "conf/pipelines/a.yaml", "train:\n  fn: tiny_steps.train\n",
+         "train:\n  fn: tiny_steps.train\n  inputs:\n    combined: data/combined.txt\n")
+    assert doit(root, "train:a") == {"prepare:a", "prepare:b", "combine", "train:a"}
+    assert "RAW B" in (root / "data/combined.txt").read_text()

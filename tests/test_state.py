@@ -104,3 +104,12 @@ def test_a_few_records_over_a_big_snapshot_stay_in_the_journal_until_it_grows(tm
     grown.dump()  # now a quarter of the snapshot: folded
     assert Path(f"{name}.journal").read_text() == ""
     assert json.loads(Path(name).read_text())["train:p39"]["_values_:"] == {"v": "3"}
+
+
+def test_a_record_after_a_line_torn_by_a_kill_starts_a_line_of_its_own(tmp_path: Path) -> None:
+    name = str(tmp_path / "state.json")
+    save(StateDB(name, JSONCodec()), "train:a", "1")
+    with open(f"{name}.journal", "a") as journal:
+        journal.write('{"set": "train:b", "values": {"_val')
+    save(StateDB(name, JSONCodec()), "train:c", "3")
+    assert sorted(read_state(name, f"{name}.journal")) == ["train:a", "train:c"]

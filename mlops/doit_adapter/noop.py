@@ -4,10 +4,12 @@ doit builds and checks every task before it can say that nothing is to do: at a 
 4000 task objects and their checks. After a `doit` run in which every task it reached was up to date
 (nothing ran, failed or was ignored), this module writes the run's fingerprint beside the state:
 
-- the command: its task words, its overrides, and a digest of the resolved config;
-- the stats (mtime, size, inode) of what the verdicts read: the state store's files and the folder of
-  noted failures, every input and output of the steps reached, the project files their code read and
-  the folders those are in, the folders Python imports from, dodo.py, pyproject.toml and mlops's code;
+- the command: its task words, its overrides, its run options, a digest of the resolved config, the
+  interpreter and the folders it imports from (sys.path);
+- the stats (mtime, ctime, size, inode) of what the verdicts read: the state store's files and the folder
+  of noted failures, every input and output of the steps reached, the project files their code read and
+  the folders those are in, the folders Python imports from, the dodo file and the project's modules it
+  imported, pyproject.toml and mlops's code;
 - what the run printed: the `--` line of each task, in order.
 
 The next `doit` with the same words and config stats those files; when every stat is the same, every
@@ -30,7 +32,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mlops.common.files import parse_json, stat_key, write_atomically
+from mlops.common.files import parse_json, write_atomically
 from mlops.doit_adapter.session import STATE_FILE, Invocation
 from mlops.plan import Step
 from mlops.run.code import files_read
@@ -38,17 +40,21 @@ from mlops.state.failures import FOLDER as FAILURES
 
 FOLDER = ".noop"  # one fingerprint per command (task words and overrides)
 KEEP = 16
-FORMAT = 1
+FORMAT = 2
 RACY_NS = 50_000_000  # a file whose mtime is this close to the run's start may have changed under a check
 SPECIAL_RUN = ("always", "single", "pdb")  # run options under which a no-op would not print the same
+# Run options a verdict or what is printed depends on (the state file, the dodo file, how results show).
+KEYED_OPTIONS = ("dep_file", "backend", "codec_cls", "check_file_uptodate", "dodoFile", "cwdPath", "seek_file",
+                 "verbosity", "failure_verbosity", "continue", "num_process", "par_type", "auto_delayed_regex")
 
 
 class Fingerprint:
     """The fingerprint of one `doit` run's no-op: checked before the tasks are made, written after the run."""
 
-    def __init__(self, started: Invocation, words: list[str]) -> None:
+    def __init__(self, started: Invocation, words: list[str], options: dict[str, Any]) -> None:
         self.started = started
-        self.key = _key(started, words)
+        self.dodo = str(Path(str(options.get("dodoFile") or "dodo.py")).resolve())
+        self.key = _key(started, words, {name: str(options.get(name)) for name in KEYED_OPTIONS})
         command = json.dumps([words, list(started.command_line.overrides)])
         self.path = started.config.root / started.env_dir / FOLDER / f"{_digest(command)[:24]}.json"
         self.begun = time.time_ns()
@@ -67,7 +73,7 @@ class Fingerprint:
         if options.get("reporter") is not reporter or options.get("outfile", sys.stdout) is not sys.stdout:
             return None
         try:
-            return cls(started, words)
+            return cls(started, words, options)
         except (TypeError, ValueError):
             return None  # a config JSON cannot digest (keys of mixed types): checked as usual
 
@@ -79,7 +85,10 @@ class Fingerprint:
             return None
         if not isinstance(saved, dict) or saved.get("key") != self.key or not isinstance(saved.get("stats"), dict):
             return None
-        if any(stat_key(path) != stat for path, stat in saved["stats"].items()):
+        try:
+            if any(_stat(path) != stat for path, stat in saved["stats"].items()):
+                return None
+        except (TypeError, ValueError):  # a fingerprint of another shape: checked as usual
             return None
         printed = saved.get("printed")
         return printed if isinstance(printed, list) and all(isinstance(line, str) for line in printed) else None
@@ -101,8 +110,8 @@ class Fingerprint:
             self.path.unlink(missing_ok=True)  # whatever the outcome, an older fingerprint is stale now
         if self.spoiled or len(self.printed) != len(self._steps()):  # a run stopped before it saw every step
             return
-        stats = {path: stat_key(path) for path in sorted(self._watched())}
-        if any(stat and stat[0] >= self.begun - RACY_NS for stat in stats.values()):
+        stats = {path: _stat(path) for path in sorted(set(self._watched()))}
+        if any(stat and max(stat[:2]) >= self.begun - RACY_NS for stat in stats.values()):
             return
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(exist_ok=True)
@@ -115,15 +124,18 @@ class Fingerprint:
         """Yield every file and folder whose stat the verdicts of this run depend on."""
         root, env_dir = self.started.config.root, self.started.config.root / self.started.env_dir
         yield from (str(env_dir / name) for name in (STATE_FILE, f"{STATE_FILE}.journal", FAILURES))
-        yield from (str(root / name) for name in ("dodo.py", "pyproject.toml"))
+        yield from (self.dodo, str(root / "pyproject.toml"))
         for step in self._steps():
             yield from (str(root / path) for path in (*step.inputs.values(), *step.outputs(step.date).values()))
         code = list(files_read())
         yield from code
         yield from {os.path.dirname(path) for path in code}
         yield from (entry or str(root) for entry in sys.path)
-        yield from (str(module.__file__) for name, module in list(sys.modules.items())
-                    if name.split(".")[0] == "mlops" and getattr(module, "__file__", None))
+        # mlops itself, and what dodo.py imported from the project (its own tasks may live there).
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None)
+            if path and (name.split(".")[0] == "mlops" or Path(path).resolve().is_relative_to(root.resolve())):
+                yield str(path)
 
 
     def _steps(self) -> list[Step]:
@@ -135,12 +147,23 @@ class Fingerprint:
 CURRENT: list[Fingerprint] = []  # the fingerprint this process's run writes, if it is a plain run
 
 
-def _key(started: Invocation, words: list[str]) -> str:
-    """Return what the fingerprint is for: the command, the config, the interpreter and the tools."""
+def _key(started: Invocation, words: list[str], options: dict[str, str]) -> str:
+    """Return what the fingerprint is for: the command and its options, the config, the interpreter and where
+    it imports from, and the tools."""
     config = json.dumps(started.config.values, sort_keys=True, default=repr)
-    tools = [FORMAT, sys.executable, platform.python_version(), metadata.version("doit")]
-    command = [words, list(started.command_line.overrides), str(Path.cwd())]
+    tools = [FORMAT, sys.executable, platform.python_version(), metadata.version("doit"), sys.path]
+    command = [words, list(started.command_line.overrides), str(Path.cwd()), options]
     return _digest(json.dumps([tools, command, config]))
+
+
+def _stat(path: str) -> list[int]:
+    """Return (mtime, ctime, size, inode) of a file or folder, empty if it is missing. The ctime changes with
+    any write, also one that puts the mtime back, and no one can set it."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return []
+    return [info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino]
 
 
 def _digest(text: str) -> str:

@@ -29,6 +29,7 @@ class Selection:
         self.by_task = {step.task: step for step in steps}
         self.only: set[str] | None = None  # None: every step
         self.words: list[str] = []  # the words that chose them
+        self.kinds: set[str] = set()  # the step kinds: a name that reaches a kind's group reaches all its steps
         self.made: set[str] = set()
 
     def choose(self, words: Iterable[str], kinds: Iterable[str]) -> None:
@@ -37,7 +38,7 @@ class Selection:
         if not words or any(word not in self.by_task and word not in kinds for word in words):
             return  # no word (the default tasks), an option, a wildcard, or a task of the project's own
         named = [step for step in self.steps if step.task in words or step.kind.name in words]
-        self.only, self.words = self._closure(named), words
+        self.only, self.words, self.kinds = self._closure(named), words, kinds
 
     def groups_only(self) -> None:
         """Make no step's task, only the kinds' groups: what `doit list` shows without --all or task names."""
@@ -81,6 +82,8 @@ class Selection:
             if name in reached:
                 continue
             reached.add(name)
+            if name in self.kinds:  # the group made lists only the steps made so far
+                todo.extend(step.task for step in self.steps if step.kind.name == name)
             task = by_name.get(name)
             if task is not None:
                 todo.extend([*task.task_dep, *task.setup_tasks, *task.calc_dep])

@@ -131,7 +131,7 @@ def _call(function: Callable[..., Any], call: StepCall, params: TrackedParams, s
 
 def inside(path: str, root: str) -> bool:
     """Say whether `path`, with every symbolic link resolved, lies inside the folder `root`."""
-    return os.path.realpath(path).startswith(_real(root) + os.sep)
+    return os.path.realpath(path).startswith(_real(os.path.abspath(root)) + os.sep)
 
 
 @functools.lru_cache(maxsize=16)

@@ -139,9 +139,12 @@ class StateDB:
 
     def _append(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry, separators=(",", ":")) + "\n"
-        with self._locked(), open(self.journal, "a") as journal:
+        with self._locked(), open(self.journal, "ab+") as journal:
             self.changed_by_others()  # under the lock: anything beyond what we saw is another run's
-            journal.write(line)
+            end = journal.seek(0, os.SEEK_END)
+            if end and os.pread(journal.fileno(), 1, end - 1) != b"\n":
+                line = "\n" + line  # after a line torn by a kill: ours starts a line of its own
+            journal.write(line.encode())
             journal.flush()
             self._seen = (self._seen[0], os.fstat(journal.fileno()).st_size)
         self._wrote = True

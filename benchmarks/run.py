@@ -405,7 +405,8 @@ def report(results: Results, args: argparse.Namespace, plan: Plan, skipped: list
            elapsed: float) -> str:
     """Return RESULTS.md."""
     lines = ["# Benchmark: mlops (ours) vs minimal doit, bare doit, Snakemake and DVC", "",
-             f"- Command: `{shlex.join([sys.executable, *sys.argv])}`",
+             f"- Command: `{shlex.join(['python', 'benchmarks/run.py', *sys.argv[1:]])}` "
+             "(in an environment with `pip install -e '.[bench]'`)",
              f"- Date: {started:%Y-%m-%d %H:%M} UTC; took {elapsed / 60:.1f} min",
              f"- Machine: {machine()}",
              f"- Versions: {versions()}",

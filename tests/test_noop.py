@@ -160,3 +160,20 @@ def test_a_damaged_fingerprint_means_checking_as_usual(tmp_path: Path) -> None:
         saved.write_text('{"key": "x", "stats": {"a\\u0000b": []}, "printed": []}')
     result = run_doit(root)
     assert result.returncode == 0 and "Traceback" not in result.stderr and len(result.stdout.splitlines()) == 8
+
+
+def test_after_a_data_change_only_the_steps_whose_files_changed_are_checked(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p")
+    spy = tmp_path / "spy"
+    spy.mkdir()
+    (spy / "sitecustomize.py").write_text(SPY)
+    log = tmp_path / "checks.log"
+    env = {"PYTHONPATH": str(spy), "MLOPS_SPY_LOG": str(log)}
+    fingerprinted(root, **env)
+    log.write_text("")
+    edit(root / "data/a.txt", "raw a", "raw a2")
+    assert doit(root, **env) == {"prepare:a", "train:a", "evaluate:a", "predict:a"}
+    # b's steps were up to date by their files' stats; a's were checked (train:a when its input changed).
+    assert set(log.read_text().split()) == {"prepare:a", "train:a", "evaluate:a", "predict:a"}
+    touch(root / "data/b.txt")
+    assert doit(root, **env) == set()  # no fingerprint after a run that ran: every step checked

@@ -8,7 +8,7 @@ from typing import Any
 
 from mlops.common.errors import MlopsError
 from mlops.common.names import DATE
-from mlops.doit_adapter import internals
+from mlops.doit_adapter import internals, noop
 from mlops.plan import Step
 from mlops.run.uptodate import reasons, valid_record
 from mlops.state.digests import DigestCache
@@ -46,7 +46,10 @@ class StepCheck:
         return str(options.get("date", self.step.date))
 
     def check(self, task: Any, values: dict[str, Any]) -> bool:
-        """Say whether the step is up to date as far as its record tells (doit checks file deps itself)."""
+        """Say whether the step is up to date as far as its record tells (doit checks file deps itself); a step
+        the last no-op found up to date whose files are as they were then still is (see noop)."""
+        if noop.still_up_to_date(self.step.task) and not self.failures.noted(self.step.task):
+            return True
         return not self.explain(values, task)
 
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:

@@ -69,9 +69,11 @@ def answer_no_op(current: session.Invocation, words: list[str], options: Any) ->
     fingerprint = noop.Fingerprint.of(current, "run", words, dict(options), Reporter)
     if fingerprint is None:
         return
-    lines = fingerprint.answers()
+    saved = fingerprint.saved()
+    lines = fingerprint.answers(saved) if saved is not None else None
     if lines is None:
         noop.CURRENT.append(fingerprint)
+        noop.KNOWN.update(saved["steps"] if saved is not None else {})
         return
     current.settle()
     out = QuietPipe(sys.stdout)

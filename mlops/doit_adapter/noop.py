@@ -13,8 +13,10 @@ doit builds and checks every task before it can say that nothing is to do: at a 
 - what the run printed: the `--` line of each task, in order.
 
 The next `doit` with the same words and config stats those files; when every stat is the same, every
-verdict would be the same, so it prints those lines and ends. Any difference, and doit checks every task
-as usual. A file changed while the run that writes the fingerprint was under way (an mtime not older than
+verdict would be the same, so it prints those lines and ends. When only some steps' inputs or outputs
+differ (a data file changed), doit checks every task, but a step whose own files are as they were is up
+to date without our check of its record (`still_up_to_date`); any other difference, and every step is
+checked as usual. A file changed while the run that writes the fingerprint was under way (an mtime not older than
 its start) leaves no fingerprint: a check may have seen it either way.
 """
 
@@ -33,10 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from mlops.common.files import parse_json, write_atomically
+from mlops.doit_adapter import internals
 from mlops.doit_adapter.session import STATE_FILE, Invocation
 from mlops.plan import Step
 from mlops.run.code import files_read
 from mlops.state.failures import FOLDER as FAILURES
+from mlops.state.store import StateDB
 
 FOLDER = ".noop"  # one fingerprint per command (task words and overrides)
 KEEP = 16
@@ -77,18 +81,23 @@ class Fingerprint:
         except (TypeError, ValueError):
             return None  # a config JSON cannot digest (keys of mixed types): checked as usual
 
-    def answers(self) -> list[str] | None:
-        """Return the lines the last no-op printed, if this command would find the same, else None."""
+    def saved(self) -> dict[str, Any] | None:
+        """Return the fingerprint of this command's last no-op, if it was for this config and options and
+        what all steps share (the state, the code, the tools) is as it was then."""
         try:
             saved = parse_json(self.path.read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(saved, dict) or saved.get("key") != self.key or not isinstance(saved.get("stats"), dict):
-            return None
-        try:
-            if any(_stat(path) != stat for path, stat in saved["stats"].items()):
+            if not isinstance(saved, dict) or saved.get("key") != self.key or not _same(saved["shared"]):
                 return None
-        except (TypeError, ValueError):  # a fingerprint of another shape: checked as usual
+            if all(isinstance(files, dict) for files in saved["steps"].values()):
+                return saved
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none, or of another shape
+            pass
+        return None
+
+    @staticmethod
+    def answers(saved: dict[str, Any]) -> list[str] | None:
+        """Return the lines the last no-op printed, if every step's files are as they were then, else None."""
+        if not all(_same(files) for files in saved["steps"].values()):
             return None
         printed = saved.get("printed")
         return printed if isinstance(printed, list) and all(isinstance(line, str) for line in printed) else None
@@ -110,23 +119,29 @@ class Fingerprint:
             self.path.unlink(missing_ok=True)  # whatever the outcome, an older fingerprint is stale now
         if self.spoiled or len(self.printed) != len(self._steps()):  # a run stopped before it saw every step
             return
-        stats = {path: _stat(path) for path in sorted(set(self._watched()))}
-        if any(stat and max(stat[:2]) >= self.begun - RACY_NS for stat in stats.values()):
+        shared = {path: _stat(path) for path in sorted(set(self._shared()))}
+        steps = {step.task: {path: _stat(path) for path in self._files(step)} for step in self._steps()}
+        stats = [*shared.values(), *(stat for files in steps.values() for stat in files.values())]
+        if any(stat and max(stat[:2]) >= self.begun - RACY_NS for stat in stats):
             return
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(exist_ok=True)
-            write_atomically(self.path, json.dumps({"key": self.key, "stats": stats, "printed": self.printed}))
+            write_atomically(self.path, json.dumps({"key": self.key, "shared": shared, "steps": steps,
+                                                    "printed": self.printed}))
             kept = sorted(self.path.parent.glob("*.json"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
             for old in kept[KEEP:]:
                 old.unlink(missing_ok=True)
 
-    def _watched(self) -> Iterable[str]:
-        """Yield every file and folder whose stat the verdicts of this run depend on."""
+    def _files(self, step: Step) -> list[str]:
+        """Return the files a step's verdict depends on besides the shared ones: its inputs and outputs."""
+        return [str(self.started.config.root / path) for path in (*step.inputs.values(),
+                                                                  *step.outputs(step.date).values())]
+
+    def _shared(self) -> Iterable[str]:
+        """Yield every file and folder whose stat the verdicts of all steps depend on."""
         root, env_dir = self.started.config.root, self.started.config.root / self.started.env_dir
         yield from (str(env_dir / name) for name in (STATE_FILE, f"{STATE_FILE}.journal", FAILURES))
         yield from (self.dodo, str(root / "pyproject.toml"))
-        for step in self._steps():
-            yield from (str(root / path) for path in (*step.inputs.values(), *step.outputs(step.date).values()))
         code = list(files_read())
         yield from code
         yield from {os.path.dirname(path) for path in code}
@@ -145,6 +160,24 @@ class Fingerprint:
 
 
 CURRENT: list[Fingerprint] = []  # the fingerprint this process's run writes, if it is a plain run
+KNOWN: dict[str, dict[str, list[int]]] = {}  # by step task: its files' stats when the last no-op found it up to date
+
+
+def still_up_to_date(task: str) -> bool:
+    """Say whether a step the last no-op found up to date still is, by its files' stats alone.
+
+    Only once this command's fingerprint proved the shared part the same (config, options, state, code,
+    tools: `KNOWN` is empty otherwise), and while no other process has written the state since it was read:
+    then the step's record is the one of that no-op, and so is everything it was judged by, if its inputs
+    and outputs are. A step that another step of this run remade an input of has another stat."""
+    files = KNOWN.get(task)
+    if files is None:
+        return False
+    backend = internals.state_backend()
+    if not isinstance(backend, StateDB) or backend.changed_by_others():
+        KNOWN.clear()
+        return False
+    return _same(files)
 
 
 def _key(started: Invocation, words: list[str], options: dict[str, str]) -> str:
@@ -154,6 +187,11 @@ def _key(started: Invocation, words: list[str], options: dict[str, str]) -> str:
     tools = [FORMAT, sys.executable, platform.python_version(), metadata.version("doit"), sys.path]
     command = [words, list(started.command_line.overrides), str(Path.cwd()), options]
     return _digest(json.dumps([tools, command, config]))
+
+
+def _same(stats: dict[str, list[int]]) -> bool:
+    """Say whether every file's stat is as it was."""
+    return all(_stat(path) == stat for path, stat in stats.items())
 
 
 def _stat(path: str) -> list[int]:

@@ -66,7 +66,7 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
 def answer_no_op(current: session.Invocation, words: list[str], options: Any) -> None:
     """End the command with the last no-op's lines if its fingerprint still holds; else note the fingerprint
     this run writes if it finds nothing to do (see noop)."""
-    fingerprint = noop.Fingerprint.of(current, "run", words, dict(options), Reporter)
+    fingerprint = noop.Fingerprint.of(current, words, dict(options), Reporter)
     if fingerprint is None:
         return
     saved = fingerprint.saved()

@@ -23,6 +23,7 @@ its start) leaves no fingerprint: a check may have seen it either way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -58,28 +59,30 @@ class Fingerprint:
     def __init__(self, started: Invocation, words: list[str], options: dict[str, Any]) -> None:
         self.started = started
         self.dodo = str(Path(str(options.get("dodoFile") or "dodo.py")).resolve())
-        self.key = _key(started, words, {name: str(options.get(name)) for name in KEYED_OPTIONS})
+        self.words, self.options = words, {name: str(options.get(name)) for name in KEYED_OPTIONS}
         command = json.dumps([words, list(started.command_line.overrides)])
         self.path = started.config.root / started.env_dir / FOLDER / f"{_digest(command)[:24]}.json"
         self.begun = time.time_ns()
         self.printed: list[str] = []
         self.spoiled = False  # something ran, failed or was ignored: this run was no no-op
 
+    @functools.cached_property
+    def key(self) -> str:
+        """Return what the fingerprint is for (made only when one is read or written: it digests the config)."""
+        return _key(self.started, self.words, self.options)
+
     @classmethod
-    def of(cls, started: Invocation | None, command: str, words: list[str], options: dict[str, Any],
+    def of(cls, started: Invocation | None, words: list[str], options: dict[str, Any],
            reporter: Any) -> Fingerprint | None:
-        """Return the fingerprint of a plain `doit run` of named steps or the default tasks, None for any other
-        command (a sweep, task options, -a, -s, --pdb, another reporter or output file)."""
-        if started is None or command != "run" or started.swept or any(word.startswith("-") for word in words):
+        """Return the fingerprint of a `doit run` of named steps or the default tasks, None for any other run
+        (a sweep, task options, -a, -s, --pdb, another reporter or output file)."""
+        if started is None or started.swept or any(word.startswith("-") for word in words):
             return None
         if any(options.get(name) for name in SPECIAL_RUN):
             return None
         if options.get("reporter") is not reporter or options.get("outfile", sys.stdout) is not sys.stdout:
             return None
-        try:
-            return cls(started, words, options)
-        except (TypeError, ValueError):
-            return None  # a config JSON cannot digest (keys of mixed types): checked as usual
+        return cls(started, words, options)
 
     def saved(self) -> dict[str, Any] | None:
         """Return the fingerprint of this command's last no-op, if it was for this config and options and
@@ -119,6 +122,10 @@ class Fingerprint:
             self.path.unlink(missing_ok=True)  # whatever the outcome, an older fingerprint is stale now
         if self.spoiled or len(self.printed) != len(self._steps()):  # a run stopped before it saw every step
             return
+        try:
+            key = self.key
+        except (TypeError, ValueError):
+            return  # a config JSON cannot digest (keys of mixed types): no fingerprint
         shared = {path: _stat(path) for path in sorted(set(self._shared()))}
         steps = {step.task: {path: _stat(path) for path in self._files(step)} for step in self._steps()}
         stats = [*shared.values(), *(stat for files in steps.values() for stat in files.values())]
@@ -126,7 +133,7 @@ class Fingerprint:
             return
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(exist_ok=True)
-            write_atomically(self.path, json.dumps({"key": self.key, "shared": shared, "steps": steps,
+            write_atomically(self.path, json.dumps({"key": key, "shared": shared, "steps": steps,
                                                     "printed": self.printed}))
             kept = sorted(self.path.parent.glob("*.json"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
             for old in kept[KEEP:]:

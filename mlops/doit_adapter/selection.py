@@ -11,6 +11,7 @@ would not run.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -73,7 +74,7 @@ class Selection:
 
     def _reached(self, by_name: dict[str, Any]) -> set[str]:
         """Return the names of the tasks the chosen words reach, steps not made yet included."""
-        makers = {path: step.task for step in self.steps for path in step.outputs(step.date).values()}
+        makers = {path: step.task for path, step in self._makers.items()}
         makers.update({path: task.name for task in by_name.values() for path in task.targets})
         reached: set[str] = set()
         todo = list(self.words)
@@ -90,9 +91,14 @@ class Selection:
                 todo.extend(makers[path] for path in task.file_dep if path in makers)
         return reached
 
+    @functools.cached_property
+    def _makers(self) -> dict[str, Step]:
+        """Return the step that makes each output path."""
+        return {path: step for step in self.steps for path in step.outputs(step.date).values()}
+
     def _closure(self, named: list[Step]) -> set[str]:
         """Return the tasks of `named` and of every step they need, transitively."""
-        makers = {path: step for step in self.steps for path in step.outputs(step.date).values()}
+        makers = self._makers
         closure: set[str] = set()
         while named:
             step = named.pop()

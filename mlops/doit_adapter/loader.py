@@ -41,12 +41,8 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
             if current is not None:
                 check_kind_names(current.kinds, self.cmd_names, self.namespace)
                 current.check(pos_args)
-            if current is not None and getattr(cmd, "name", "") == "run" and not current.swept:
-                current.selection.choose(pos_args, current.kinds)
-                answer_no_op(current, pos_args, self.options)
-            listed = current is not None and getattr(cmd, "name", "") == "list"
-            if listed and current is not None and not pos_args and not self.options.get("subtasks"):
-                current.selection.groups_only()  # what `doit list` shows without --all or task names
+            if current is not None:
+                narrow(current, getattr(cmd, "name", ""), pos_args, self.options)
             tasks = super().load_tasks(cmd, pos_args)
             if current is not None:
                 creators = {kind: self.namespace[f"task_{kind}"] for kind in current.kinds}
@@ -61,6 +57,15 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
         # collector from rescanning them at every collection while the steps run or are checked.
         gc.freeze()
         return tasks
+
+
+def narrow(current: session.Invocation, command: str, words: list[str], options: Any) -> None:
+    """Choose the steps this command makes tasks of; a run that the last no-op's fingerprint answers ends here."""
+    if command == "run" and not current.swept:
+        current.selection.choose(words, current.kinds)
+        answer_no_op(current, words, options)
+    elif command == "list" and not words and not options.get("subtasks"):
+        current.selection.groups_only()  # what `doit list` shows without --all or task names
 
 
 def answer_no_op(current: session.Invocation, words: list[str], options: Any) -> None:

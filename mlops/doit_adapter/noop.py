@@ -154,9 +154,10 @@ class Fingerprint:
         yield from {os.path.dirname(path) for path in code}
         yield from (entry or str(root) for entry in sys.path)
         # mlops itself, and what dodo.py imported from the project (its own tasks may live there).
+        project = root.resolve()
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None)
-            if path and (name.split(".")[0] == "mlops" or Path(path).resolve().is_relative_to(root.resolve())):
+            if path and (name.split(".")[0] == "mlops" or Path(path).resolve().is_relative_to(project)):
                 yield str(path)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import xxhash
 
-from mlops.common.files import parse_json, settings, write_atomically
+from mlops.common.files import parse_json, settings, stat_key, write_atomically
 from mlops.plan.functions import shown_path
 from mlops.run.closure import closure, parts
 from mlops.run.source import ModuleCode, digest_of, read_module
@@ -97,14 +97,14 @@ def _state(fn: str, cache_dir: str) -> tuple[tuple[str, str], ...]:
     return tuple(state.items())
 
 
-_walks: dict[tuple[str, bool], tuple[dict[str, tuple[int, int, int]], tuple[dict[str, str], set[str]]]] = {}
+_walks: dict[tuple[str, bool], tuple[dict[str, list[int]], tuple[dict[str, str], set[str]]]] = {}
 
 
 def _closure(fn: str, fresh: bool = False) -> tuple[dict[str, str], set[str]]:
     """Return the digests of the project files `fn` may run and the third-party top-level modules they import:
     walked again only when a file the last walk read has another stat (a step's code is asked for twice a step)."""
     walked = _walks.get((fn, fresh))
-    if walked is not None and all(_stat(path) == stat for path, stat in walked[0].items()):
+    if walked is not None and all(stat_key(path) == stat for path, stat in walked[0].items()):
         return walked[1]
     reads: dict[str, Read] = {}
 
@@ -117,16 +117,8 @@ def _closure(fn: str, fresh: bool = False) -> tuple[dict[str, str], set[str]]:
     for origin, used in found.used.items():
         code = reads[origin]
         files[shown_path(origin, Path.cwd())] = digest_of(parts(code.code, used)) if code.code else code.raw
-    _walks[(fn, fresh)] = ({origin: read.stat for origin, read in reads.items()}, (files, found.tops))
+    _walks[(fn, fresh)] = ({origin: list(read.stat) for origin, read in reads.items()}, (files, found.tops))
     return files, found.tops
-
-
-def _stat(path: str) -> tuple[int, int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def _read(origin: str, name: str, fresh: bool) -> Read:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import compileall
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from helpers import REPO, all_tasks, copy_project, ran, run_doit, tiny_project
+from mlops.common import identity
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -16,6 +18,13 @@ def compiled_package() -> None:
     """Compile the package once, as pip does for a regular install: an editable install is not compiled,
     and where PYTHONDONTWRITEBYTECODE is set every doit subprocess would compile it again."""
     compileall.compile_dir(REPO / "mlops", quiet=1)
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The racy rule's clock reads a minute late: the files a test has just written count as settled, so that
+    a cache keeps what it learns of them at once (the rule itself: tests/test_identity.py)."""
+    monkeypatch.setattr(identity, "now", lambda: time.time_ns() + 60_000_000_000)
 
 
 @pytest.fixture

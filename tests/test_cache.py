@@ -19,7 +19,7 @@ OVERRIDES = ["env=sandbox", "pipelines.pipeline_1.train.alpha=0.3"]
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settled: None) -> Path:
     root = copy_project(tmp_path / "project")
     monkeypatch.chdir(root)
     monkeypatch.setenv("USER", "user-quill")

@@ -20,7 +20,7 @@ VALUES = ["0", "1", "-3", "+7", "10", "0.5", "-0.25", "3.0", "1.", ".5", "1e3", 
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settled: None) -> Path:
     root = copy_project(tmp_path / "project")
     monkeypatch.chdir(root)
     return root

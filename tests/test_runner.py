@@ -48,9 +48,10 @@ def call(tmp_path: Path, fn: str) -> StepCall:
 def test_success_publishes_the_output_and_returns_what_it_read(tmp_path: Path, steps_module) -> None:
     made = LocalExecutor().run(call(tmp_path, "good"))
     out = tmp_path / "out" / "result.txt"
-    info = out.stat()  # the stamp of each output as published, its digest taken once, before the rename
+    info = out.stat()  # each output as published: its digest taken once, before the rename, which keeps the rest
+    moved = [info.st_ino, info.st_size, info.st_mtime_ns]
     assert made == {"values": {'["value"]': 3}, "keys": {}, "runner": {"values": {}, "keys": {}},
-                    OUTPUT_DIGESTS: {str(out): [info.st_mtime_ns, info.st_size, file_digest(out), info.st_ino]}}
+                    OUTPUT_DIGESTS: {str(out): {"moved": moved, "digest": file_digest(out)}}}
     assert out.read_text() == "3 from input"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["result.txt"]
 

@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from mlops.common import identity
 from mlops.common.errors import ConfigError
 
 
@@ -47,24 +48,22 @@ def parse_json(text: str) -> Any:
             gc.enable()
 
 
-def stat_key(path: str | os.PathLike[str]) -> list[int]:
-    """Return (mtime_ns, size, inode) of a file, empty if it is missing: what a cache entry is valid for."""
-    try:
-        info = os.stat(path)
-    except OSError:  # missing, or not reachable (a link loop): composing says what is wrong with it
-        return []
-    return [info.st_mtime_ns, info.st_size, info.st_ino]
-
-
 def read_toml(path: Path) -> dict[str, Any]:
     """Return a TOML file parsed (FileNotFoundError if it is missing); an edited file is read again."""
     resolved = path.resolve()
-    return _parsed(resolved, resolved.stat().st_mtime_ns)
+    kept = identity.record(resolved)
+    if not kept:  # racy (just written): parsed now, not kept
+        return _parse(resolved)
+    return _parsed(resolved, tuple(kept))
 
 
 @functools.lru_cache(maxsize=8)
-def _parsed(path: Path, mtime_ns: int) -> dict[str, Any]:
-    # mtime_ns is part of the cache key so that an edited file is parsed again.
+def _parsed(path: Path, kept: tuple[int, ...]) -> dict[str, Any]:
+    # The file's identity is part of the cache key, so that an edited file is parsed again.
+    return _parse(path)
+
+
+def _parse(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

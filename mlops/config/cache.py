@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlops.common.files import parse_json, stat_key, write_atomically
+from mlops.common import identity
+from mlops.common.files import parse_json, write_atomically
 from mlops.config import derive
 from mlops.config.model import CONF_DIR, Config
 from mlops.config.words import secret_override
@@ -128,21 +129,28 @@ class ConfigCache:
             write_atomically(self._file(overrides), text)
             self._prune()
 
-    def fingerprint(self, extra_files: Sequence[str] = (), searchpath: Sequence[str] = ()) -> dict[str, list[int]]:
-        """Return (mtime_ns, size, inode) of every file the config is made from, by path.
+    def fingerprint(self, extra_files: Sequence[str] = (), searchpath: Sequence[str] = (),
+                    recording: bool = False) -> dict[str, list[int] | None]:
+        """Return the identity of every file the config is made from, by path (`common.identity`).
 
         `extra_files`: files `${pyproject:...}` read; `searchpath`: config folders `hydra.searchpath` added
-        (their YAML files count)."""
-        stats: dict[str, list[int]] = {}
-        _stat_tree(self.root / CONF_DIR, CONF_DIR, stats)
-        stats[PYPROJECT] = stat_key(self.root / PYPROJECT)
+        (their YAML files count). `recording`: the identities to keep in an entry, taken before the files are
+        read; a racy one (None) makes the entry a miss, so that file's content is read again next time."""
+        at = identity.now()
+
+        def identify(path: str | os.PathLike[str]) -> list[int] | None:
+            return identity.record(path, at) if recording else identity.current(path)
+
+        stats: dict[str, list[int] | None] = {}
+        _stat_tree(self.root / CONF_DIR, CONF_DIR, stats, identify)
+        stats[PYPROJECT] = identify(self.root / PYPROJECT)
         for module in CODE:
             spec = importlib.util.find_spec(module)
-            stats[f"<{module}>"] = stat_key(spec.origin) if spec is not None and spec.origin else []
+            stats[f"<{module}>"] = identify(spec.origin) if spec is not None and spec.origin else []
         for path in extra_files:
-            stats[f"file:{path}"] = stat_key(self.root / path)
+            stats[f"file:{path}"] = identify(self.root / path)
         for folder in searchpath:
-            _stat_tree(folder, f"searchpath:{folder}", stats, suffixes=(".yaml", ".yml"))
+            _stat_tree(folder, f"searchpath:{folder}", stats, identify, suffixes=(".yaml", ".yml"))
         return stats
 
     def _file(self, overrides: Sequence[str]) -> Path:
@@ -155,16 +163,17 @@ class ConfigCache:
             stale.unlink(missing_ok=True)
 
 
-def _stat_tree(folder: Path | str, shown: str, stats: dict[str, list[int]], suffixes: tuple[str, ...] = ()) -> None:
+def _stat_tree(folder: Path | str, shown: str, stats: dict[str, list[int] | None],
+               identify: Callable[[str], list[int] | None], suffixes: tuple[str, ...] = ()) -> None:
     if not os.path.isdir(folder):
         stats[shown] = []  # no conf/ yet (composing says so), or a search folder that is gone
         return
     with os.scandir(folder) as entries:
         for entry in entries:
             if _is_dir(entry):
-                _stat_tree(entry.path, f"{shown}/{entry.name}", stats, suffixes)
+                _stat_tree(entry.path, f"{shown}/{entry.name}", stats, identify, suffixes)
             elif not suffixes or entry.name.endswith(suffixes):
-                stats[f"{shown}/{entry.name}"] = stat_key(entry.path)
+                stats[f"{shown}/{entry.name}"] = identify(entry.path)
 
 
 def _env_hash(salt: str, names: list[str]) -> str:

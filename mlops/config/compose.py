@@ -37,7 +37,7 @@ def compose(root: Path, overrides: Sequence[str] = (), searchpath: Sequence[str]
 
     `searchpath`: the config folders hydra.searchpath added last time, to stat before reading them."""
     resolvers.register()
-    before = ConfigCache(root).fingerprint(searchpath=searchpath)  # the files' stats before any is read
+    before = ConfigCache(root).fingerprint(searchpath=searchpath, recording=True)  # before any is read
     conf_dir = root / CONF_DIR
     check_readable(conf_dir, root)
     parsed = parse_overrides(overrides)

@@ -28,8 +28,8 @@ class Config:
     resolvers: frozenset[str] = frozenset()  # resolvers its files and overrides use
     overrides: tuple[str, ...] = ()
     cached: bool = False  # read from the config cache rather than composed
-    # (mtime, size, inode) of each file it is made from, taken before they were read
-    sources: dict[str, list[int]] = field(default_factory=dict)
+    # the identity of each file it is made from, taken before they were read (None: racy, see common.identity)
+    sources: dict[str, list[int] | None] = field(default_factory=dict)
     extra_files: tuple[str, ...] = ()  # files besides conf/ and pyproject.toml that ${pyproject:...} read
     searchpath: tuple[str, ...] = ()  # config folders hydra.searchpath added
     secret_paths: tuple[tuple[str | int, ...], ...] = ()  # where values under secret-looking keys are

@@ -11,7 +11,8 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.resolvers import oc
 
-from mlops.common.files import read_toml, stat_key
+from mlops.common import identity
+from mlops.common.files import read_toml
 
 PYPROJECT = "pyproject.toml"
 
@@ -19,7 +20,7 @@ PYPROJECT = "pyproject.toml"
 def pyproject_value(dotted_key: str, file: str = PYPROJECT) -> Any:
     """Return the value at `dotted_key` (e.g. project.version) in the project's pyproject.toml."""
     for reads in _env_reads:
-        reads.files.setdefault(file, stat_key(file))  # before reading: an edit made after is a miss
+        reads.files.setdefault(file, identity.record(file))  # before reading: an edit made after is a miss
     try:
         node: Any = read_toml(Path(file))
     except FileNotFoundError:
@@ -38,7 +39,7 @@ class EnvReads:
 
     names: set[str] = field(default_factory=set)
     unset: list[str] = field(default_factory=list)
-    files: dict[str, list[int]] = field(default_factory=dict)
+    files: dict[str, list[int] | None] = field(default_factory=dict)
 
 
 _env_reads: list[EnvReads] = []

@@ -19,13 +19,13 @@ from mlops.common.names import check_date, one_line
 from mlops.common.secrets import redact
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.backend import ADOPTED, ELAPSED, MADE_HERE, SAVED_BY_WORKER, WAITED, Backend
-from mlops.doit_adapter.check import StepCheck, record_key
+from mlops.doit_adapter.check import StepCheck
 from mlops.plan import Step
 from mlops.run import provenance
 from mlops.run.code import changed_files, code_state
 from mlops.run.executor import Executor
 from mlops.run.runner import OUTPUT_DIGESTS
-from mlops.run.uptodate import consumed, made_record, reasons, valid_record
+from mlops.run.uptodate import consumed, made_record, made_records, reasons, record_key
 from mlops.state.locks import TaskLock
 from mlops.state.store import StateDB, read_state
 
@@ -75,11 +75,14 @@ class StepAction:
             check_date(date, "--date")
         step, digests = self.check.planned(date), self.check.digests
         with locked(Path(step.env_dir) / LOCKS, task.name) as waited:
-            # Under the task's lock, what is saved now stays the last record of this task until we save.
+            # Under the task's lock, what is saved now stays the last record of this task until we save. A
+            # record other than the one this run's check judged was saved by another run since this one
+            # loaded the state (it may have finished the step before this run reached it, without a wait):
+            # taken if it is exactly what this run would make.
             records = saved_records(task.name)
-            # Only a run that waited for another one can find the step made meanwhile (not doit's own
-            # worker processes saving this run's records, nor a forced run).
-            made = adopted(task.name, step, date, records, digests) if waited else None
+            key = record_key(date)
+            judged, fresh = made_records(internals.saved_values(task.name)).get(key), records.get(key)
+            made = adopted(task.name, step, date, fresh, digests) if fresh is not None and fresh != judged else None
             outcome: dict[str, Any] = {ADOPTED: True} if made is not None else {WAITED: True} if waited else {}
             if made is None:
                 made = self._made(step, date)
@@ -138,20 +141,13 @@ def saved_records(task_name: str) -> dict[str, Any]:
         values = (read_state(backend.name, backend.journal).get(task_name) or {}).get(internals.VALUES_KEY) or {}
     else:
         values = internals.saved_values(task_name)
-    records = values.get("made") if isinstance(values, dict) else None
     # A dated step keeps the other dates' records as they are: only records of the shape written here.
-    return {key: made for key, made in records.items() if valid_record(made)} if isinstance(records, dict) else {}
+    return made_records(values)
 
 
-def adopted(task_name: str, step: Step, date: str | None, records: dict[str, Any],
+def adopted(task_name: str, step: Step, date: str | None, made: dict[str, Any],
             digests: Any) -> dict[str, Any] | None:
     """Return the record another run saved meanwhile, if it is exactly what this run would make."""
-    backend = internals.state_backend()
-    if not isinstance(backend, StateDB) or not backend.changed_by_others():
-        return None
-    made = records.get(record_key(date))
-    if made is None or not valid_record(made):
-        return None
     different = reasons(step, date, made, digests, files=True)
     if different:
         print(f"mlops: {task_name} was made by another run meanwhile, but not as this run would make it "

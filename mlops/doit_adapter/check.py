@@ -10,14 +10,9 @@ from mlops.common.errors import MlopsError
 from mlops.common.names import DATE
 from mlops.doit_adapter import internals, noop
 from mlops.plan import Step
-from mlops.run.uptodate import reasons, valid_record
+from mlops.run.uptodate import made_for, reasons, record_key
 from mlops.state.digests import DigestCache
 from mlops.state.failures import Failures
-
-
-def record_key(date: str | None) -> str:
-    """Return the key of a run's record among a step's records: its date, or '' for an undated step."""
-    return date or ""
 
 
 class StepCheck:
@@ -63,9 +58,7 @@ class StepCheck:
 
     def made(self, values: dict[str, Any], task: Any = None) -> dict[str, Any] | None:
         """Return the record of what made the output this run asks for, None if there is none."""
-        records = values.get("made") if isinstance(values, dict) else None
-        made = records.get(record_key(self.date(task))) if isinstance(records, dict) else None
-        return dict(made) if made is not None and valid_record(made) else None
+        return made_for(values, self.date(task))
 
     def explain(self, values: dict[str, Any], task: Any = None) -> list[str]:
         """Return one line per reason the step must run."""

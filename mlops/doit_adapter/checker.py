@@ -1,4 +1,4 @@
-"""doit's file checker on (mtime_ns, size, xxh3 digest): a touched, unchanged file is hashed once."""
+"""doit's file checker on xxh3 digests: a file is hashed only when its identity is not one a digest was kept for."""
 
 from __future__ import annotations
 
@@ -7,33 +7,24 @@ from typing import Any
 
 from doit.dependency import FileChangedChecker
 
-from mlops.state.digests import DigestCache, same_stat
+from mlops.state.digests import DigestCache, stamped_digest
 
 
 class DigestChecker(FileChangedChecker):  # type: ignore[misc]
-    """Compare a file with its recorded (mtime_ns, size, digest, inode), hashing only when its stat moved.
-
-    The inode is part of the stat: a file replaced by `mv` (or a symbolic link pointed elsewhere) with the
-    same size and mtime is hashed again, as the digest cache does for every other check.
-    """
+    """Compare a file's content with the digest recorded for it, through the digest cache: a touched, unchanged
+    file is hashed once, and a file replaced or rewritten with the same size and timestamps is hashed again
+    (see `common.identity`)."""
 
     cache = DigestCache()
 
     def check_modified(self, file_path: str, file_stat: os.stat_result, state: Any) -> bool:
         """Say whether the file's content differs from the recorded state."""
-        if same_stat(file_stat, state):
-            return False
-        if not isinstance(state, (list, tuple)) or len(state) < 3 or file_stat.st_size != state[1]:
-            return True
-        return bool(self.cache.digest(file_path, file_stat) != state[2])
+        return self.cache.digest(file_path, file_stat) != stamped_digest(state)
 
-    def get_state(self, dep: str, current_state: Any) -> tuple[int, int, str, int] | None:
-        """Return the state to record for `dep`, or None when the recorded one still holds."""
-        stat = os.stat(dep)
-        if current_state and same_stat(stat, current_state):
-            return None
-        return stat.st_mtime_ns, stat.st_size, self.cache.digest(dep, stat), stat.st_ino
-
+    def get_state(self, dep: str, current_state: Any) -> str | None:
+        """Return the state to record for `dep` (its digest), or None when the recorded one still holds."""
+        digest = self.cache.digest(dep, os.stat(dep))
+        return None if digest == current_state else digest
 
 
 def checker_for(cache: DigestCache) -> type[DigestChecker]:

@@ -6,18 +6,20 @@ doit builds and checks every task before it can say that nothing is to do: at a 
 
 - the command: its task words, its overrides, its run options, a digest of the resolved config, the
   interpreter and the folders it imports from (sys.path);
-- the stats (mtime, ctime, size, inode) of what the verdicts read: the state store's files and the folder
-  of noted failures, every input and output of the steps reached, the project files their code read and
-  the folders those are in, the folders Python imports from, the dodo file and the project's modules it
+- the identities (`common.identity`) of what the verdicts depend on, listed from the steps' records, not
+  from what this process happened to read: the state store's files and the folder of noted failures, every
+  input and output each record names, the code files each record names and the folders those are in, the
+  folders Python imports from (an install changes them), the dodo file and the project's modules it
   imported, pyproject.toml and mlops's code;
 - what the run printed: the `--` line of each task, in order.
 
-The next `doit` with the same words and config stats those files; when every stat is the same, every
-verdict would be the same, so it prints those lines and ends. When only some steps' inputs or outputs
-differ (a data file changed), doit checks every task, but a step whose own files are as they were is up
-to date without our check of its record (`still_up_to_date`); any other difference, and every step is
-checked as usual. A file changed while the run that writes the fingerprint was under way (an mtime not older than
-its start) leaves no fingerprint: a check may have seen it either way.
+The next `doit` with the same words and config looks at those files; when every identity is the same,
+every verdict would be the same, so it prints those lines and ends. When only some steps' inputs or
+outputs differ (a data file changed), doit checks every task, but a step whose own files are as they were
+is up to date without our check of its record (`still_up_to_date`); any other difference, and every step
+is checked as usual. A run that cannot list what a verdict depends on (a step without a record, a state
+store of another backend) writes no fingerprint, and neither does one during which a file it lists
+changed (an identity racy with the run's start: a check may have seen the file either way).
 """
 
 from __future__ import annotations
@@ -29,24 +31,23 @@ import json
 import os
 import platform
 import sys
-import time
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlops.common import identity
 from mlops.common.files import parse_json, write_atomically
 from mlops.doit_adapter import internals
-from mlops.doit_adapter.session import STATE_FILE, Invocation
+from mlops.doit_adapter.session import Invocation
 from mlops.plan import Step
-from mlops.run.code import files_read
+from mlops.run.uptodate import CODE_SUFFIXES, made_for
 from mlops.state.failures import FOLDER as FAILURES
 from mlops.state.store import StateDB
 
 FOLDER = ".noop"  # one fingerprint per command (task words and overrides)
 KEEP = 16
-FORMAT = 2
-RACY_NS = 50_000_000  # a file whose mtime is this close to the run's start may have changed under a check
+FORMAT = 3
 SPECIAL_RUN = ("always", "single", "pdb")  # run options under which a no-op would not print the same
 # Run options a verdict or what is printed depends on (the state file, the dodo file, how results show).
 KEYED_OPTIONS = ("dep_file", "backend", "codec_cls", "check_file_uptodate", "dodoFile", "cwdPath", "seek_file",
@@ -62,7 +63,7 @@ class Fingerprint:
         self.words, self.options = words, {name: str(options.get(name)) for name in KEYED_OPTIONS}
         command = json.dumps([words, list(started.command_line.overrides)])
         self.path = started.config.root / started.env_dir / FOLDER / f"{_digest(command)[:24]}.json"
-        self.begun = time.time_ns()
+        self.begun = identity.now()
         self.printed: list[str] = []
         self.spoiled = False  # something ran, failed or was ignored: this run was no no-op
 
@@ -124,13 +125,13 @@ class Fingerprint:
             return
         try:
             key = self.key
+            watched = self._watched()
         except (TypeError, ValueError):
-            return  # a config JSON cannot digest (keys of mixed types): no fingerprint
-        shared = {path: _stat(path) for path in sorted(set(self._shared()))}
-        steps = {step.task: {path: _stat(path) for path in self._files(step)} for step in self._steps()}
-        stats = [*shared.values(), *(stat for files in steps.values() for stat in files.values())]
-        if any(stat and max(stat[:2]) >= self.begun - RACY_NS for stat in stats):
-            return
+            return  # a config JSON cannot digest (keys of mixed types), or a verdict not listed: no fingerprint
+        shared = {path: identity.record(path, self.begun) for path in sorted(watched.pop(""))}
+        steps = {task: {path: identity.record(path, self.begun) for path in files} for task, files in watched.items()}
+        if None in shared.values() or any(None in files.values() for files in steps.values()):
+            return  # changed while this run was under way
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(exist_ok=True)
             write_atomically(self.path, json.dumps({"key": key, "shared": shared, "steps": steps,
@@ -139,19 +140,31 @@ class Fingerprint:
             for old in kept[KEEP:]:
                 old.unlink(missing_ok=True)
 
-    def _files(self, step: Step) -> list[str]:
-        """Return the files a step's verdict depends on besides the shared ones: its inputs and outputs."""
-        return [str(self.started.config.root / path) for path in (*step.inputs.values(),
-                                                                  *step.outputs(step.date).values())]
+    def _watched(self) -> dict[str, set[str]]:
+        """Return, by step task, the files its verdict depends on besides the shared ones (its inputs and outputs),
+        and under "" the shared files: what every step depends on, and each record's code files and their
+        folders. ValueError if a step has no record or the state store is not ours."""
+        backend = internals.state_backend()
+        if not isinstance(backend, StateDB):
+            raise ValueError("a state store of another backend")
+        root = self.started.config.root
+        shared = set(self._shared(backend))
+        watched: dict[str, set[str]] = {"": shared}
+        for step in self._steps():
+            made = made_for(internals.saved_values(step.task), step.date)
+            if made is None:
+                raise ValueError(f"{step.task} has no record")
+            files = {*step.inputs.values(), *made["files"], *step.outputs(step.date).values(), *made["outputs"]}
+            watched[step.task] = {str(root / path) for path in files}
+            code = [str(root / path) for path in made["code"] if os.path.splitext(path)[1] in CODE_SUFFIXES]
+            shared.update(code, (os.path.dirname(path) for path in code))
+        return watched
 
-    def _shared(self) -> Iterable[str]:
-        """Yield every file and folder whose stat the verdicts of all steps depend on."""
+    def _shared(self, backend: StateDB) -> Iterable[str]:
+        """Yield every file and folder whose identity the verdicts of all steps depend on, but their code."""
         root, env_dir = self.started.config.root, self.started.config.root / self.started.env_dir
-        yield from (str(env_dir / name) for name in (STATE_FILE, f"{STATE_FILE}.journal", FAILURES))
+        yield from (os.path.abspath(backend.name), os.path.abspath(backend.journal), str(env_dir / FAILURES))
         yield from (self.dodo, str(root / "pyproject.toml"))
-        code = list(files_read())
-        yield from code
-        yield from {os.path.dirname(path) for path in code}
         yield from (entry or str(root) for entry in sys.path)
         # mlops itself, and what dodo.py imported from the project (its own tasks may live there).
         project = root.resolve()
@@ -160,7 +173,6 @@ class Fingerprint:
             if path and (name.split(".")[0] == "mlops" or Path(path).resolve().is_relative_to(project)):
                 yield str(path)
 
-
     def _steps(self) -> list[Step]:
         """Return the steps this run reached: the chosen ones, else every step."""
         only = self.started.selection.only
@@ -168,11 +180,11 @@ class Fingerprint:
 
 
 CURRENT: list[Fingerprint] = []  # the fingerprint this process's run writes, if it is a plain run
-KNOWN: dict[str, dict[str, list[int]]] = {}  # by step task: its files' stats when the last no-op found it up to date
+KNOWN: dict[str, dict[str, list[int]]] = {}  # by step: its files' identities when the last no-op found it up to date
 
 
 def still_up_to_date(task: str) -> bool:
-    """Say whether a step the last no-op found up to date still is, by its files' stats alone.
+    """Say whether a step the last no-op found up to date still is, by its files' identities alone.
 
     Only once this command's fingerprint proved the shared part the same (config, options, state, code,
     tools: `KNOWN` is empty otherwise), and while no other process has written the state since it was read:
@@ -197,19 +209,9 @@ def _key(started: Invocation, words: list[str], options: dict[str, str]) -> str:
     return _digest(json.dumps([tools, command, config]))
 
 
-def _same(stats: dict[str, list[int]]) -> bool:
-    """Say whether every file's stat is as it was."""
-    return all(_stat(path) == stat for path, stat in stats.items())
-
-
-def _stat(path: str) -> list[int]:
-    """Return (mtime, ctime, size, inode) of a file or folder, empty if it is missing. The ctime changes with
-    any write, also one that puts the mtime back, and no one can set it."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return []
-    return [info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino]
+def _same(kept: dict[str, Any]) -> bool:
+    """Say whether every file's identity is as it was."""
+    return identity.unchanged(kept)
 
 
 def _digest(text: str) -> str:

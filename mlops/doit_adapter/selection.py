@@ -55,7 +55,21 @@ class Selection:
     def complete(self, tasks: list[Any], creators: dict[str, Creator]) -> list[Any]:
         """Return the tasks the chosen words reach (through task_dep, setup, calc_dep and files made by
         another task), making the task of every step they reach that was left out with its kind's creator
-        (`creators` by kind). The project's own tasks that no chosen word reaches are left out."""
+        (`creators` by kind). The project's own tasks that no chosen word reaches are left out. A dated step's
+        inputs are no doit file dependencies (see tasks.step_task): the task making one comes first by task_dep."""
+        return self._wired(self._reaching(tasks, creators))
+
+    def _wired(self, tasks: list[Any]) -> list[Any]:
+        """Make each dated step's task depend on the tasks that make its inputs (doit orders file deps itself)."""
+        makers = {path: task.name for task in tasks for path in task.targets}
+        for task in tasks:
+            step = self.by_task.get(task.name)
+            if step is not None and step.kind.dated:
+                task.task_dep.extend(maker for path in step.inputs.values()
+                                     if (maker := makers.get(path)) is not None and maker not in task.task_dep)
+        return tasks
+
+    def _reaching(self, tasks: list[Any], creators: dict[str, Creator]) -> list[Any]:
         if self.only is None or not self.words:
             return tasks
         while True:
@@ -88,7 +102,9 @@ class Selection:
             task = by_name.get(name)
             if task is not None:
                 todo.extend([*task.task_dep, *task.setup_tasks, *task.calc_dep])
-                todo.extend(makers[path] for path in task.file_dep if path in makers)
+                step = self.by_task.get(name)
+                inputs = {*task.file_dep, *(step.inputs.values() if step is not None else ())}
+                todo.extend(makers[path] for path in inputs if path in makers)
         return reached
 
     @functools.cached_property

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlops.common import identity
 from mlops.common.errors import MlopsError, StepError
 from mlops.common.names import one_line
 from mlops.plan.steps import StepCall
@@ -38,7 +39,7 @@ def run_in_project(project: str, call: StepCall) -> Any:
     failure (returned, not raised: a worker's log of a raised task would show the step's parameters)."""
     enter_project(project)
     forget_project_modules(project)
-    before = {os.path.join(project, path): _stat(path) for path in project_files(call.fn)}
+    before = {os.path.join(project, path): identity.record(path) for path in project_files(call.fn)}
     try:
         return run_step(call)
     except MlopsError as error:
@@ -49,7 +50,7 @@ def run_in_project(project: str, call: StepCall) -> Any:
         remember_project_modules(project, before)
 
 
-_ran: dict[str, tuple[int, int, int]] = {}  # on a worker: each project module's file as its steps ran it
+_ran: dict[str, list[int] | None] = {}  # on a worker: each project module's file identity as its steps ran it
 _projects: list[str] = []  # on a worker: the project folder its last step ran in
 
 
@@ -75,15 +76,14 @@ def forget_project_modules(project: str) -> None:
     runs the code on disk now, as doit recorded it (a worker outlives commands; Python keeps what it first
     imported, and a module that imports a changed one holds its old objects)."""
     loaded = _loaded(project)
-    current = {path: _stat(path) for path in loaded.values()}
-    if all(_ran.get(path) == stat for path, stat in current.items()):
+    if identity.unchanged({path: _ran.get(path) for path in loaded.values()}):
         return
     for name in loaded:
         del sys.modules[name]
     _ran.clear()
 
 
-def remember_project_modules(project: str, before: dict[str, tuple[int, int, int]]) -> None:
+def remember_project_modules(project: str, before: dict[str, list[int] | None]) -> None:
     """On a worker, after a step: note each loaded project module's file as it was before the step ran
     (`before`; a file edited meanwhile then differs next time, and a module not seen before is dropped)."""
     for path in _loaded(project).values():
@@ -100,11 +100,3 @@ def _loaded(project: str) -> dict[str, str]:
         if isinstance(origin, str) and origin.startswith(inside):
             found[name] = origin
     return found
-
-
-def _stat(path: str) -> tuple[int, int, int]:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return (0, 0, 0)
-    return (info.st_mtime_ns, info.st_size, info.st_ino)

@@ -24,7 +24,8 @@ from typing import Any
 
 import xxhash
 
-from mlops.common.files import parse_json, settings, stat_key, write_atomically
+from mlops.common import identity
+from mlops.common.files import parse_json, settings, write_atomically
 from mlops.plan.functions import shown_path
 from mlops.run.closure import closure, parts
 from mlops.run.source import ModuleCode, digest_of, read_module
@@ -35,9 +36,9 @@ VERSIONS_FILE = ".versions.json"
 
 @dataclass(frozen=True)
 class Read:
-    """A project file as this process read it: its stat then, and its code."""
+    """A project file as this process read it: its identity then (None: racy, see common.identity), and its code."""
 
-    stat: tuple[int, int, int]
+    stat: list[int] | None
     code: ModuleCode | None  # None: not Python source that parses; `raw` stands for it
     raw: str
 
@@ -54,11 +55,6 @@ def changed_files(state: dict[str, str], fn: str) -> list[str]:
     """Return the project files of a code state whose code on disk is no longer what this process read."""
     files, _ = _closure(fn, fresh=True)
     return [path for path in sorted(files) if state.get(path) != files[path]]
-
-
-def files_read() -> list[str]:
-    """Return every project file this process read for a code state (absolute paths)."""
-    return list(_first_reads)
 
 
 def project_files(fn: str) -> list[str]:
@@ -97,14 +93,14 @@ def _state(fn: str, cache_dir: str) -> tuple[tuple[str, str], ...]:
     return tuple(state.items())
 
 
-_walks: dict[tuple[str, bool], tuple[dict[str, list[int]], tuple[dict[str, str], set[str]]]] = {}
+_walks: dict[tuple[str, bool], tuple[dict[str, list[int] | None], tuple[dict[str, str], set[str]]]] = {}
 
 
 def _closure(fn: str, fresh: bool = False) -> tuple[dict[str, str], set[str]]:
     """Return the digests of the project files `fn` may run and the third-party top-level modules they import:
-    walked again only when a file the last walk read has another stat (a step's code is asked for twice a step)."""
+    walked again only when a file the last walk read has another identity (a step's code is asked for twice a step)."""
     walked = _walks.get((fn, fresh))
-    if walked is not None and all(stat_key(path) == stat for path, stat in walked[0].items()):
+    if walked is not None and identity.unchanged(walked[0]):
         return walked[1]
     reads: dict[str, Read] = {}
 
@@ -117,16 +113,16 @@ def _closure(fn: str, fresh: bool = False) -> tuple[dict[str, str], set[str]]:
     for origin, used in found.used.items():
         code = reads[origin]
         files[shown_path(origin, Path.cwd())] = digest_of(parts(code.code, used)) if code.code else code.raw
-    _walks[(fn, fresh)] = ({origin: list(read.stat) for origin, read in reads.items()}, (files, found.tops))
+    _walks[(fn, fresh)] = ({origin: read.stat for origin, read in reads.items()}, (files, found.tops))
     return files, found.tops
 
 
 def _read(origin: str, name: str, fresh: bool) -> Read:
     info = os.stat(origin)
-    stat = (info.st_mtime_ns, info.st_size, info.st_ino)
     first = _first_reads.get(origin)
-    if first is not None and (not fresh or first.stat == stat):
+    if first is not None and (not fresh or identity.same(first.stat, identity.of(info))):
         return first
+    stat = identity.recorded(info)
     source = Path(origin).read_bytes()
     raw = xxhash.xxh3_128_hexdigest(source)
     code = None
@@ -162,14 +158,13 @@ def _version(dist: str) -> str:
 
 
 def _versions_cache(cache_dir: Path) -> dict[str, Any]:
-    """Return the cached versions by top-level module, valid while the folders of installed packages stay the same."""
-    sites = {}
-    for entry in sys.path:
-        with contextlib.suppress(OSError):
-            if entry and not Path(entry).resolve().is_relative_to(Path.cwd().resolve()):
-                sites[entry] = os.stat(entry).st_mtime_ns
+    """Return the cached versions by top-level module, valid while every folder Python imports from keeps its
+    identity (an install or upgrade adds or removes a `.dist-info` folder there; a virtual environment kept in
+    the project counts like any other)."""
+    sites = {entry: identity.record(entry) for entry in sys.path if entry}
     with contextlib.suppress(OSError, ValueError, TypeError):
         cached = parse_json((cache_dir / VERSIONS_FILE).read_text())
-        if isinstance(cached, dict) and cached.get("sites") == sites and isinstance(cached.get("modules"), dict):
+        if (isinstance(cached, dict) and None not in sites.values() and cached.get("sites") == sites
+                and isinstance(cached.get("modules"), dict)):
             return cached
     return {"sites": sites, "modules": {}}

@@ -10,7 +10,7 @@ from mlops.run.runner import run_step
 
 class Executor(Protocol):
     """Runs one step call and returns the config values it read (with, under runner.OUTPUT_DIGESTS, each
-    output's stamp as published); failures raise StepError."""
+    output's digest as published); failures raise StepError."""
 
     name: str
 

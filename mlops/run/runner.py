@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlops.common import identity
 from mlops.common.errors import StepError
 from mlops.plan.functions import step_function
 from mlops.plan.steps import StepCall
@@ -24,7 +25,7 @@ from mlops.run.signals import Stopped
 from mlops.state.digests import file_digest
 
 STAGING = ".staging-"
-OUTPUT_DIGESTS = "output_digests"  # in what run_step returns beside the reads: each output's stamp as published
+OUTPUT_DIGESTS = "output_digests"  # in what run_step returns beside the reads: each output as published
 
 
 def run_step(call: StepCall) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def run_step(call: StepCall) -> dict[str, Any]:
         # Each output hashed once, here: the provenance and the step's record both take this digest.
         digested = {call.outputs[name]: _stamp(path) for name, path in staged.items()}
         record = provenance.record(call.provenance, shown_reads(made), call.outputs,
-                                   {path: stamp[2] for path, stamp in digested.items()}, started,
+                                   {path: stamp["digest"] for path, stamp in digested.items()}, started,
                                    ended) if call.provenance else None
         if record:
             provenance.write(folder, described, record)
@@ -91,10 +92,12 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _stamp(path: Path) -> list[Any]:
-    """Return (mtime_ns, size, digest, inode) of a staged output: a rename into place keeps all four."""
+def _stamp(path: Path) -> dict[str, Any]:
+    """Return the digest of a staged output and what a rename into place keeps of its identity (inode, size,
+    mtime_ns; the device too, but a Dask worker may see another device number for a shared file system):
+    while the published file still has those, it is the file hashed."""
     info = os.stat(path)
-    return [info.st_mtime_ns, info.st_size, file_digest(path), info.st_ino]
+    return {"moved": identity.of(info)[1:4], "digest": file_digest(path)}
 
 
 def _targets(call: StepCall) -> list[Path]:

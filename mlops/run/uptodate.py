@@ -12,10 +12,11 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from mlops.common import identity
 from mlops.plan.steps import MISSING, Step
 from mlops.run.code import PYTHON, code_state
 from mlops.run.reads import MAPPING, changes, shown
-from mlops.state.digests import DigestCache, same_stat
+from mlops.state.digests import DigestCache, stamped_digest
 
 CODE_SUFFIXES = frozenset({".py", ".so", ".pyd"})
 
@@ -69,7 +70,27 @@ def valid_record(made: Any) -> bool:
     reads, files, code, outputs = (made.get(key, {}) for key in ("reads", "files", "code", "outputs"))
     return (isinstance(reads, dict) and all(isinstance(reads.get(key, {}), dict) for key in ("values", "keys"))
             and isinstance(files, dict) and isinstance(code, dict) and isinstance(outputs, dict)
-            and all(isinstance(stamp, list) and len(stamp) >= 3 for stamp in outputs.values()))
+            and all(stamped_digest(stamp) is not None for stamp in outputs.values()))
+
+
+def record_key(date: str | None) -> str:
+    """Return the key of a run's record among a step's records: its date, or '' for an undated step."""
+    return date or ""
+
+
+def made_records(values: Any) -> dict[str, dict[str, Any]]:
+    """Return the records of what made a step's outputs, by `record_key`, from the values saved for its task
+    (only records of the shape this code writes: any other counts as none)."""
+    records = values.get("made") if isinstance(values, dict) else None
+    if not isinstance(records, dict):
+        return {}
+    return {key: made for key, made in records.items() if valid_record(made)}
+
+
+def made_for(values: Any, date: str | None) -> dict[str, Any] | None:
+    """Return the record of what made the output for `date` (None: undated), None if there is none."""
+    made = made_records(values).get(record_key(date))
+    return dict(made) if made is not None else None
 
 
 def consumed(step: Step, digests: DigestCache) -> dict[str, str]:
@@ -84,10 +105,10 @@ def consumed(step: Step, digests: DigestCache) -> dict[str, str]:
 
 
 def made_record(reads: dict[str, Any], files: dict[str, str], code: dict[str, str], outputs: Iterable[str],
-                digests: DigestCache, known: dict[str, list[Any]] | None = None) -> dict[str, Any]:
-    """Return the record of a step run: what it read, the files it consumed, its code, the outputs as written
-    (`known`: their stamps, when the runner hashed them already)."""
-    return {"reads": reads, "files": files, "code": code, "outputs": output_stamps(outputs, digests, known)}
+                digests: DigestCache, published: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Return the record of a step run: what it read, the files it consumed, its code, the digest of each output
+    (`published`: as the runner hashed them before moving them into place)."""
+    return {"reads": reads, "files": files, "code": code, "outputs": output_digests(outputs, digests, published)}
 
 
 def config_reasons(step: Step, reads: dict[str, Any] | None, date: str | None) -> list[str]:
@@ -103,22 +124,25 @@ def config_reasons(step: Step, reads: dict[str, Any] | None, date: str | None) -
     return [f"config {prefix}.{key}: {_shown(old)} -> {_shown(new)}" for key, old, new in found]
 
 
-def output_stamps(paths: Iterable[str], digests: DigestCache,
-                  known: dict[str, list[Any]] | None = None) -> dict[str, list[Any]]:
-    """Return (mtime_ns, size, digest, inode) of each output as written, to notice later edits by hand;
-    a stamp in `known` is taken while the file is still the one it describes."""
-    stamps = {}
+def output_digests(paths: Iterable[str], digests: DigestCache,
+                   published: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """Return the digest of each output as written, to notice later edits by hand. An output the runner hashed
+    before its rename into place (`published`: {"moved": (inode, size, mtime_ns), "digest"}) keeps that
+    digest while it is still that file; the rename changed its ctime, so the cache hashes it once more when
+    next asked (the racy rule, `common.identity`)."""
+    found = {}
     for path in paths:
         info = os.stat(path)
-        stamp = (known or {}).get(path)
-        if stamp is not None and same_stat(info, stamp):
-            digests.remember(path, info, stamp[2])
-        # Through the cache: the downstream step's file check then finds this digest instead of hashing again.
-        stamps[path] = [info.st_mtime_ns, info.st_size, digests.digest(path, info), info.st_ino]
-    return stamps
+        moved = (published or {}).get(path)
+        if moved is not None and moved["moved"] == identity.of(info)[1:4]:
+            digests.remember(path, info, moved["digest"])
+            found[path] = str(moved["digest"])
+        else:
+            found[path] = digests.digest(path, info)
+    return found
 
 
-def edited_outputs(stamps: dict[str, list[Any]], digests: DigestCache) -> list[str]:
+def edited_outputs(stamps: dict[str, Any], digests: DigestCache) -> list[str]:
     """Return a reason for each output whose content is no longer what the step wrote."""
     found = []
     for path, stamp in stamps.items():
@@ -126,7 +150,7 @@ def edited_outputs(stamps: dict[str, list[Any]], digests: DigestCache) -> list[s
             info = os.stat(path)
         except OSError:
             continue  # a missing output (or one that cannot be reached) is doit's missing-target reason
-        if not same_stat(info, stamp) and digests.digest(path, info) != stamp[2]:
+        if digests.digest(path, info) != stamped_digest(stamp):
             found.append(f"output changed since the step made it: {path}")
     return found
 

@@ -1,4 +1,4 @@
-"""File content digests, each content hashed once: a cache keyed by stat, kept between runs."""
+"""File content digests, each content hashed once: a cache keyed by the file identity, kept between runs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import xxhash
 
+from mlops.common import identity
 from mlops.common.files import parse_json, write_atomically
 
 CHUNK = 1 << 20
@@ -25,45 +26,53 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return hasher.hexdigest()
 
 
-def same_stat(stat: os.stat_result, state: Any) -> bool:
-    """Say whether a file's stat still matches a recorded (mtime_ns, size, digest, inode) state.
-
-    The inode counts: a file replaced by `mv` (or a link pointed elsewhere) with the same size and
-    mtime must be hashed again. A state kept before the inode was (three fields) compares on mtime and size.
-    """
-    if not isinstance(state, (list, tuple)) or len(state) < 3:
-        return False  # a state of another shape (another checker's, damaged): compare the content
-    inode = state[3] if len(state) > 3 else stat.st_ino
-    return bool(stat.st_mtime_ns == state[0] and stat.st_size == state[1] and stat.st_ino == inode)
+def stamped_digest(stamp: Any) -> str | None:
+    """Return the digest a record keeps for a file: the digest itself, or the third field of the
+    (mtime_ns, size, digest, inode) stamp older versions kept; None for anything else."""
+    if isinstance(stamp, str):
+        return stamp
+    if isinstance(stamp, (list, tuple)) and len(stamp) >= 3 and isinstance(stamp[2], str):
+        return stamp[2]
+    return None
 
 
 class DigestCache:
-    """Digests by path, valid while the file's (mtime, size, inode) stay the same; saved at exit."""
+    """Digests by path, each valid while the file keeps the identity it had when hashed (`common.identity`,
+    racy rule included); saved at exit."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.entries: dict[str, list[Any]] | None = None
-        self.hashed = 0  # files read in this process; nothing to save while it is 0
+        self.hashed = 0  # entries changed in this process; nothing to save while it is 0
 
     def digest(self, path: str, stat: os.stat_result | None = None) -> str:
-        """Return the digest of `path`, reading the file only if its stat changed since last time."""
+        """Return the digest of `path`, reading the file only if its identity is not one a digest was kept for.
+
+        `stat`: the file's stat, taken just now."""
+        at = identity.now()
         stat = stat or os.stat(path)
-        key = [stat.st_mtime_ns, stat.st_size, stat.st_ino]
         entries = self._entries()
         cached = entries.get(path)
-        if isinstance(cached, list) and len(cached) == 4 and cached[:3] == key:  # any other shape: hash again
-            return str(cached[3])
+        if isinstance(cached, list) and len(cached) == 6 and cached[:5] == identity.of(stat):
+            return str(cached[5])  # any other shape: hash again
         try:
             digest = file_digest(path)
         except OSError as error:  # a folder where a file should be, an unreadable file: it differs from any file
             return f"<{error.strerror}>"
-        self.hashed += 1
-        entries[path] = [*key, digest]
+        self._keep(path, stat, digest, at)
         return digest
 
     def remember(self, path: str, stat: os.stat_result, digest: str) -> None:
         """Keep a digest computed elsewhere for a file as it now is (an output hashed before it was published)."""
-        self._entries()[path] = [stat.st_mtime_ns, stat.st_size, stat.st_ino, digest]
+        self._keep(path, stat, digest, identity.now())
+
+    def _keep(self, path: str, stat: os.stat_result, digest: str, at: int) -> None:
+        kept = identity.recorded(stat, at)
+        entries = self._entries()
+        if kept is not None:
+            entries[path] = [*kept, digest]
+        elif entries.pop(path, None) is None:
+            return  # racy (just written): hashed again when next asked, once its timestamps are in the past
         self.hashed += 1
 
     def save(self) -> None:

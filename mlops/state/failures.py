@@ -14,6 +14,7 @@ import os
 import urllib.parse
 from pathlib import Path
 
+from mlops.common import identity
 from mlops.common.files import parse_json, write_atomically
 
 FOLDER = ".failed"
@@ -25,7 +26,7 @@ class Failures:
     def __init__(self, env_dir: str | os.PathLike[str]) -> None:
         self.folder = Path(env_dir) / FOLDER
         self._listed: set[str] | None = None  # the folder's files: most steps never failed
-        self._listed_at: int | None = None  # the folder's mtime when listed (None: no folder)
+        self._listed_at: list[int] | None = None  # the folder's identity when listed (see common.identity)
 
     @classmethod
     @functools.cache
@@ -67,16 +68,13 @@ class Failures:
         return {str(key): str(value) for key, value in noted.items()} if isinstance(noted, dict) else {}
 
     def _files(self) -> set[str]:
-        try:
-            mtime: int | None = os.stat(self.folder).st_mtime_ns
-        except OSError:
-            mtime = None
-        if self._listed is None or mtime != self._listed_at:  # listed again once another run noted one
+        if self._listed is None or not identity.same(self._listed_at, identity.current(self.folder)):
+            # listed again once another run noted one (its folder changed)
+            self._listed_at = identity.record(self.folder)
             try:
                 self._listed = set(os.listdir(self.folder))
             except OSError:
                 self._listed = set()
-            self._listed_at = mtime
         return self._listed
 
     def _file(self, task: str) -> Path:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlops.common import identity
 from mlops.common.errors import StateError
 from mlops.common.files import parse_json, write_atomically
 
@@ -43,7 +44,9 @@ class StateDB:
         self._data: dict[str, dict[str, Any]] | None = None
         self._pending: dict[str, dict[str, Any]] = {}
         self._wrote = False
-        self._seen: tuple[int, int] = (0, 0)  # (snapshot mtime, journal size) after our last look or write
+        # (snapshot identity, journal size) after our last look or write: another run replaces the snapshot (a
+        # new file) and appends to the journal
+        self._seen: tuple[list[int] | None, int] = ([], 0)
         self._foreign = False  # another process wrote since we loaded
         self._owner = os.getpid()
         self._releases: dict[str, Callable[[], None]] = {}  # task locks to give up once its record is saved
@@ -57,17 +60,13 @@ class StateDB:
 
     def changed_by_others(self) -> bool:
         """Say whether another process has written the state since this one loaded it (a stat or two)."""
-        self._foreign = self._foreign or self._files() != self._seen
+        if not self._foreign:
+            self._foreign = (not identity.same(self._seen[0], identity.current(self.name))
+                             or _size(self.journal) != self._seen[1])
         return self._foreign
 
-    def _files(self) -> tuple[int, int]:
-        sizes = []
-        for path, field in ((self.name, "st_mtime_ns"), (self.journal, "st_size")):
-            try:
-                sizes.append(getattr(os.stat(path), field))
-            except FileNotFoundError:
-                sizes.append(0)
-        return sizes[0], sizes[1]
+    def _files(self) -> tuple[list[int] | None, int]:
+        return identity.record(self.name), _size(self.journal)
 
     def get(self, task_id: str, dependency: str) -> Any:
         record = self._db.get(task_id)

@@ -121,20 +121,24 @@ def gated_train(inputs, params, outputs):
 
 
 @pytest.mark.long
-def test_code_edited_after_the_run_loaded_it_is_never_recorded_as_run(ran_project: Path) -> None:
+@pytest.mark.parametrize("mtime_kept", [False, True], ids=["edited", "same size and mtime"])
+def test_code_edited_after_the_run_loaded_it_is_never_recorded_as_run(ran_project: Path, mtime_kept: bool) -> None:
     steps = ran_project / "tiny_steps.py"
     steps.write_text(steps.read_text() + GATED_TRAIN)
     edit(ran_project / "conf/pipelines/a.yaml", "fn: tiny_steps.train", "fn: tiny_steps.gated_train")
     # alpha changes train's output, so evaluate must run: on the code this process loaded with train's.
     running = start_doit(ran_project, "train:a", "evaluate:a", "pipelines.a.train.alpha=0.7")
     wait_for((ran_project / "train.started").exists)
-    edit(steps, 'json.dumps({"length"', 'json.dumps({"size"')  # evaluate's code, loaded with train's
+    before = steps.stat()
+    edit(steps, 'json.dumps({"length"', 'json.dumps({"lenGTH"')  # evaluate's code, loaded with train's
+    if mtime_kept:
+        os.utime(steps, ns=(before.st_atime_ns, before.st_mtime_ns))
     (ran_project / "train.go").touch()
     out, err = running.communicate(timeout=60)
     assert running.returncode != 0
     assert "tiny_steps.py changed after this run loaded its code" in out + err
     assert doit(ran_project, "evaluate:a", "pipelines.a.train.alpha=0.7") == {"evaluate:a"}
-    assert '"size"' in (ran_project / "outputs/dev/a/evaluate/metrics.json").read_text()
+    assert '"lenGTH"' in (ran_project / "outputs/dev/a/evaluate/metrics.json").read_text()
     assert ran(run_doit(ran_project, "pipelines.a.train.alpha=0.7")) <= {"predict:a", "evaluate:b"}
 
 

@@ -221,3 +221,29 @@ def test_without_an_address_a_local_cluster_runs_the_steps_and_stops_with_the_co
     # A sweep's variants are steps like any other.
     swept = doit(project, "-n", "2", "executor=dask", "pipelines.a.train.alpha=0.1,0.3")
     assert swept == {f"{kind}:a@alpha_{alpha}" for kind in ("train", "evaluate", "predict") for alpha in ("0.1", "0.3")}
+
+
+def test_a_worker_drops_a_module_rewritten_with_the_same_size_and_timestamps(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch,
+                                                                             settled: None) -> None:
+    from mlops.integrations import worker
+    from mlops.plan import StepCall
+
+    project = tmp_path / "project"
+    (project / "out").mkdir(parents=True)
+    module = project / "worker_steps.py"
+    module.write_text("VALUE = 'one'\n\n\ndef step(inputs, params, outputs):\n    outputs['out'].write_text(VALUE)\n")
+    monkeypatch.chdir(tmp_path)  # set back after the test; the worker works in the project folder
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(worker, "_ran", {})
+    monkeypatch.setattr(worker, "_projects", [])
+    monkeypatch.delitem(sys.modules, "worker_steps", raising=False)
+    out = project / "out" / "result.txt"
+    call = StepCall("step:p", "worker_steps.step", {}, {}, {"out": str(out)})
+    for value in ("one", "two"):
+        before = module.stat()
+        module.write_text(module.read_text().replace("'one'", f"'{value}'"))  # the same size
+        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime: the ctime tells
+        assert not isinstance(worker.run_in_project(str(project), call), Exception)
+        assert out.read_text() == value  # the code on disk now, not the module imported for the last step
+    sys.modules.pop("worker_steps", None)

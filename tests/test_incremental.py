@@ -175,6 +175,29 @@ def test_what_a_section_is_counts_and_integer_keys_are_read(shaped: Path) -> Non
     assert doit(shaped, "prepare:s", "pipelines.s.prepare.opt=null") == set()
 
 
+WEIGHTED = '''
+def train(inputs, params, outputs):
+    outputs["model"].write_text(f"{1 in params['class_weight']} {'1' in params['class_weight']}")
+'''
+
+
+def test_an_integer_key_asked_for_is_that_key_next_time_too(project: Path) -> None:
+    (project / "weighted.py").write_text(WEIGHTED)
+    pipeline = project / "conf" / "pipelines" / "a.yaml"
+    edit(pipeline, "  fn: tiny_steps.train\n", "  fn: weighted.train\n  class_weight: {0: 1.0, 1: 5.0}\n")
+    model = project / "outputs" / "dev" / "a" / "train" / "model.pkl"
+    assert doit(project, "train:a") == {"train:a"}
+    assert model.read_text() == "True False"
+    assert doit(project, "train:a") == set()  # the same key, the same answer: nothing reruns for nothing
+    edit(pipeline, "class_weight: {0: 1.0, 1: 5.0}", "class_weight: {0: 1.0}")
+    assert doit(project, "train:a") == {"train:a"}  # `1 in ...` is False now
+    assert model.read_text() == "False False"
+    edit(pipeline, "class_weight: {0: 1.0}", "class_weight: {0: 1.0, '1': 5.0}")
+    assert doit(project, "train:a") == {"train:a"}
+    assert model.read_text() == "False True"
+    assert doit(project, "train:a") == set()
+
+
 def test_a_printed_section_reruns_on_any_change_inside(shaped: Path) -> None:
     assert doit(shaped, "train:s", "pipelines.s.train.opt.depth=4") == {"train:s"}
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import pytest
 
 from mlops.plan.steps import MISSING
-from mlops.run.reads import MAPPING, SECRET_DIGEST, Reads, TrackedParams, changes
+from mlops.run.reads import MAPPING, PRESENT, SECRET_DIGEST, Reads, TrackedParams, changes
 
 SECTION = {"alpha": 0.5, "layers": [8, 4], "data": {"start": "2024-01-01", "days": 30}, "name": "m"}
 
@@ -33,10 +33,15 @@ def test_item_reads_record_exactly_the_leaves_read() -> None:
 def test_absent_keys_and_membership_are_recorded() -> None:
     params, reads = tracked()
     assert params.get("beta", 1.0) == 1.0
-    assert "name" in params
+    assert "name" in params and "data" in params
     with pytest.raises(KeyError):
         params["gamma"]
-    assert recorded(reads)["values"] == {'["beta"]': MISSING, '["name"]': "m", '["gamma"]': MISSING}
+    record = recorded(reads)
+    assert record["values"] == {'["beta"]': MISSING, '["name"]': PRESENT, '["data"]': PRESENT, '["gamma"]': MISSING}
+    assert changes(record, {**SECTION, "name": "other", "data": 3}) == []  # only that they are there counts
+    assert changes(record, {"alpha": 1, "data": {}}) == [("name", PRESENT, MISSING)]
+    params["name"], params["data"], "name" in params
+    assert recorded(reads)["values"]["[\"name\"]"] == "m" and recorded(reads)["values"]["[\"data\"]"] == MAPPING
 
 
 def test_listing_keys_records_the_key_set_and_items_record_values() -> None:
@@ -107,6 +112,30 @@ def test_nan_and_integer_keys_are_the_same_next_time() -> None:
     record = recorded(reads)
     assert changes(record, {"alpha": float("nan"), "w": {1: 0.5}}) == []
     assert [key for key, *_ in changes(record, {"alpha": float("nan"), "w": {1: 0.7}})] == ["w.1"]
+
+
+def test_integer_keys_are_the_keys_they_are() -> None:
+    section = {"class_weight": {0: 1.0, 1: 5.0}}
+    reads = Reads()
+    weights = TrackedParams(copy.deepcopy(section), reads)["class_weight"]
+    assert 1 in weights and "1" not in weights and weights[0] == 1.0 and sorted(weights) == [0, 1]
+    record = recorded(reads)
+    assert changes(record, copy.deepcopy(section)) == []  # the same next time: nothing reruns for nothing
+    assert changes(record, {"class_weight": {1: 5.0, 0: 1.0}}) == []
+    assert [key for key, *_ in changes(record, {"class_weight": {0: 1.0}})] == ["class_weight.1",
+                                                                                "class_weight (its keys)"]
+    text_keys = {"class_weight": {"0": 1.0, "1": 5.0}}  # `1 in` is False there, `"1" in` True
+    assert {key for key, *_ in changes(record, text_keys)} == {"class_weight.0", "class_weight.1",
+                                                               "class_weight (its keys)"}
+    assert [key for key, *_ in changes(record, {"class_weight": {0: 1.0, True: 5.0}})] != []
+
+
+def test_a_whole_mapping_read_keeps_the_type_of_its_keys() -> None:
+    reads = Reads()
+    assert TrackedParams({"w": {1: 0.5, "1": 0.7}}, reads)["w"].to_dict() == {1: 0.5, "1": 0.7}
+    record = recorded(reads)
+    assert changes(record, {"w": {"1": 0.7, 1: 0.5}}) == []
+    assert [key for key, *_ in changes(record, {"w": {"1": 0.5, 1: 0.7}})] == ["w"]
 
 
 def test_what_a_section_is_counts_and_printing_it_reads_all_of_it() -> None:

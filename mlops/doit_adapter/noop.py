@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.common import identity
+from mlops.common.canonical import canonical
 from mlops.common.files import parse_json, write_atomically
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.session import Invocation
@@ -124,10 +125,9 @@ class Fingerprint:
         if self.spoiled or len(self.printed) != len(self._steps()):  # a run stopped before it saw every step
             return
         try:
-            key = self.key
-            watched = self._watched()
-        except (TypeError, ValueError):
-            return  # a config JSON cannot digest (keys of mixed types), or a verdict not listed: no fingerprint
+            key, watched = self.key, self._watched()
+        except ValueError:
+            return  # what a verdict depends on cannot be listed: no fingerprint
         shared = {path: identity.record(path, self.begun) for path in sorted(watched.pop(""))}
         steps = {task: {path: identity.record(path, self.begun) for path in files} for task, files in watched.items()}
         if None in shared.values() or any(None in files.values() for files in steps.values()):
@@ -203,7 +203,7 @@ def still_up_to_date(task: str) -> bool:
 def _key(started: Invocation, words: list[str], options: dict[str, str]) -> str:
     """Return what the fingerprint is for: the command and its options, the config, the interpreter and where
     it imports from, and the tools."""
-    config = json.dumps(started.config.values, sort_keys=True, default=repr)
+    config = canonical(started.config.values)
     tools = [FORMAT, sys.executable, platform.python_version(), metadata.version("doit"), sys.path]
     command = [words, list(started.command_line.overrides), str(Path.cwd()), options]
     return _digest(json.dumps([tools, command, config]))

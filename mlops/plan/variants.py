@@ -6,9 +6,9 @@ scale, whatever else is swept)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 
+from mlops.common.canonical import canonical
 from mlops.plan.steps import Step
 
 
@@ -34,7 +34,7 @@ def with_variants(base: list[Step], variants: list[tuple[str, list[Step]]]) -> S
         for label, planned in by_variant.items():
             if task in planned:
                 step = _fed(planned[task], label, chosen)
-                key = json.dumps([step.section, step.inputs], sort_keys=True, default=str)
+                key = canonical([step.section, step.inputs])
                 groups.setdefault(key, []).append((label, step))
         for members in groups.values():
             copy = _in_folder(members[0][1], _shared_label([label for label, _ in members]))

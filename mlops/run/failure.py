@@ -25,7 +25,10 @@ def step_failed(call: StepCall, error: BaseException, call_site: TracebackType |
         what = f"called sys.exit({error.code!r}); a step reports a failure by raising an exception"
     else:
         what = f"raised {type(error).__name__}: {one_line(_text(error))[:SHOWN]}"
-    params = json.dumps(masked(call.params), default=str, sort_keys=True)
+    try:
+        params = json.dumps(masked(call.params), default=str, sort_keys=True)
+    except TypeError:  # keys of mixed types (YAML's 1 and "a") cannot be sorted: in the section's order
+        params = json.dumps(masked(call.params), default=str)
     shown = params if len(params) <= SHOWN else params[:SHOWN] + "..."
     trace = "".join(traceback.format_exception(type(error), error, frames)).rstrip()
     return StepFailed(f"{call.fn} {what} (params: {shown})", trace)

@@ -1,4 +1,8 @@
-"""Reads: which config values a step read, so that it reruns only when one of those values changes."""
+"""Reads: which config values a step read, so that it reruns only when one of those values changes.
+
+A key path keeps the type of each key (YAML's `{0: 1.0, 1: 5.0}` has the integer keys 0 and 1, and `1 in
+params["class_weight"]` asks for the integer), so that a read means next time what it meant when recorded.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,15 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from mlops.common.canonical import canonical
 from mlops.common.secrets import MASK, holds_secret, secret_path
 from mlops.plan.steps import MISSING
 
 SECRET_DIGEST = "__mlops_secret_sha256__"
 MAPPING = {"__mlops_mapping__": True}  # a read that saw a mapping, whose content is read key by key
+PRESENT = {"__mlops_present__": True}  # a membership test that found the key (`key in params`)
+ITEMS = "__mlops_items__"  # a mapping with keys other than strings, kept as [key, value] pairs
+Key = str | int | float | bool | None  # a key as JSON keeps it in a key path, its type included
 
 
 class Reads:
@@ -21,18 +29,20 @@ class Reads:
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
-        self.keys: dict[str, list[str]] = {}
+        self.keys: dict[str, list[Key]] = {}
 
-    def value(self, path: tuple[str, ...], value: Any) -> None:
-        """Record that the value at `path` was read (seeing that it is a mapping never replaces its value)."""
+    def value(self, path: tuple[Key, ...], value: Any) -> None:
+        """Record that the value at `path` was read; seeing that it is a mapping, or that it is there, never
+        replaces a value read, and seeing it is there never replaces seeing that it is a mapping."""
         encoded = _encode(path)
-        if value is MAPPING and encoded in self.values:
+        before = self.values.get(encoded)
+        if (value is PRESENT and encoded in self.values) or (value is MAPPING and before not in (None, PRESENT)):
             return
         self.values[encoded] = stored_value(path, value)
 
-    def key_set(self, path: tuple[str, ...], keys: list[Any]) -> None:
+    def key_set(self, path: tuple[Key, ...], keys: list[Any]) -> None:
         """Record that the keys of the mapping at `path` were listed."""
-        self.keys[_encode(path)] = sorted(str(key) for key in keys)
+        self.keys[_encode(path)] = key_list(keys)
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as JSON-safe data."""
@@ -42,13 +52,13 @@ class Reads:
 class TrackedParams(Mapping[str, Any]):
     """A read-only view of a step's config section that records every value read through it."""
 
-    def __init__(self, data: Mapping[str, Any], reads: Reads, path: tuple[str, ...] = ()) -> None:
+    def __init__(self, data: Mapping[str, Any], reads: Reads, path: tuple[Key, ...] = ()) -> None:
         self._data = data
         self._reads = reads
         self._path = path
 
-    def __getitem__(self, key: str) -> Any:
-        path = (*self._path, str(key))
+    def __getitem__(self, key: Any) -> Any:
+        path = (*self._path, as_key(key))
         if key not in self._data:
             self._reads.value(path, MISSING)
             raise KeyError(key)
@@ -68,9 +78,9 @@ class TrackedParams(Mapping[str, Any]):
         return len(self._data)
 
     def __contains__(self, key: object) -> bool:
-        path = (*self._path, str(key))
-        self._reads.value(path, self._data.get(str(key), MISSING))
-        return key in self._data
+        found = key in self._data
+        self._reads.value((*self._path, as_key(key)), PRESENT if found else MISSING)
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         """Return a plain copy of this section (which counts as reading all of it)."""
@@ -93,22 +103,39 @@ class TrackedParams(Mapping[str, Any]):
         return str(self.to_dict())
 
 
-def stored_value(path: tuple[str, ...], value: Any) -> Any:
+def stored_value(path: tuple[Key, ...], value: Any) -> Any:
     """Return what the state keeps of a read value: the value with every secret-looking one, at any depth,
     as a digest (the state must never hold a secret; a digest still tells whether it changed)."""
-    if value is MISSING or value is MAPPING:
+    if value is MISSING or value is MAPPING or value is PRESENT:
         return value
     if secret_path(path) or (isinstance(value, str) and holds_secret(value)):
         return _digest(value) if value not in (None, "") else value
     if isinstance(value, Mapping):
-        return {str(key): stored_value((str(key),), item) for key, item in value.items()}
+        items = [(key, stored_value((key,), item)) for key, item in value.items()]
+        if all(isinstance(key, str) for key, _ in items):
+            return dict(items)
+        return {ITEMS: sorted(([as_key(key), item] for key, item in items), key=lambda pair: _order(pair[0]))}
     if isinstance(value, (list, tuple)):
         return [stored_value((), item) for item in value]
     return value
 
 
+def as_key(key: Any) -> Key:
+    """Return a key as a key path keeps it: JSON's scalars as they are (their type counts), anything else as text."""
+    return key if key is None or isinstance(key, (str, int, float, bool)) else str(key)
+
+
+def key_list(keys: Any) -> list[Key]:
+    """Return a mapping's keys as a listing of them is kept: typed, in an order that does not depend on the YAML's."""
+    return sorted((as_key(key) for key in keys), key=_order)
+
+
+def _order(key: Key) -> tuple[str, str]:
+    return type(key).__name__, repr(key)
+
+
 def _digest(value: Any) -> dict[str, str]:
-    blob = json.dumps(value, sort_keys=True, default=str).encode()
+    blob = canonical(value).encode()
     return {SECRET_DIGEST: hashlib.sha256(b"mlops-secret:" + blob).hexdigest()}
 
 
@@ -118,16 +145,26 @@ def changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[tup
     for encoded, old in recorded.get("values", {}).items():
         path = _decode(encoded)
         now = lookup(current, path)
-        new = MAPPING if old == MAPPING and isinstance(now, Mapping) else stored_value(path, now)
+        if old == MAPPING and isinstance(now, Mapping):
+            new: Any = MAPPING
+        elif old == PRESENT:
+            new = MISSING if now is MISSING else PRESENT
+        else:
+            new = stored_value(path, now)
         if not same(old, new):
-            found.append((".".join(path), old, new))
+            found.append((dotted(path), old, new))
     for encoded, old_keys in recorded.get("keys", {}).items():
         path = _decode(encoded)
         node = lookup(current, path)
-        new_keys = sorted(str(key) for key in node) if isinstance(node, Mapping) else MISSING
-        if new_keys != old_keys:
-            found.append((".".join(path) + " (its keys)", old_keys, new_keys))
+        new_keys = key_list(node) if isinstance(node, Mapping) else MISSING
+        if not same(old_keys, new_keys):
+            found.append((dotted(path) + " (its keys)", old_keys, new_keys))
     return found
+
+
+def dotted(path: tuple[Key, ...]) -> str:
+    """Return a key path as people write it: its keys joined with dots."""
+    return ".".join(str(part) for part in path)
 
 
 def same(old: Any, new: Any) -> bool:
@@ -144,24 +181,24 @@ def same(old: Any, new: Any) -> bool:
     return bool(old == new)
 
 
-def lookup(data: Any, path: tuple[str, ...]) -> Any:
-    """Return the value at `path` in nested mappings, or MISSING (a key read as 1 is recorded as "1")."""
+def lookup(data: Any, path: tuple[Key, ...]) -> Any:
+    """Return the value at `path` in nested mappings, or MISSING; each key matches a key of its own type only
+    (the integer key 1 is not the text "1", nor True)."""
     for part in path:
-        if not isinstance(data, Mapping):
+        if not isinstance(data, Mapping) or part not in data:
             return MISSING
-        key: Any = part if part in data else next((key for key in data if str(key) == part), MISSING)
-        if key is MISSING:
-            return MISSING
-        data = data[key]
+        if not isinstance(part, str) and not any(type(key) is type(part) and key == part for key in data):
+            return MISSING  # an equal key of another type (1 and 1.0, 1 and True)
+        data = data[part]
     return data
 
 
-def _encode(path: tuple[str, ...]) -> str:
+def _encode(path: tuple[Key, ...]) -> str:
     return json.dumps(list(path))
 
 
 @functools.lru_cache(maxsize=4096)
-def _decode(encoded: str) -> tuple[str, ...]:
+def _decode(encoded: str) -> tuple[Key, ...]:
     return tuple(json.loads(encoded))
 
 
@@ -179,5 +216,5 @@ def shown(value: Any) -> Any:
 def shown_reads(reads: Mapping[str, Any]) -> dict[str, Any]:
     """Return a step's recorded reads as {dotted key: value}, secrets masked (MISSING for an absent key);
     that a section was a mapping goes without saying (its keys read are listed)."""
-    return {".".join(_decode(encoded)): shown(value) for encoded, value in reads.get("values", {}).items()
+    return {dotted(_decode(encoded)): shown(value) for encoded, value in reads.get("values", {}).items()
             if value != MAPPING}

@@ -15,7 +15,7 @@ from typing import Any
 from mlops.common import identity
 from mlops.plan.steps import MISSING, Step
 from mlops.run.code import PYTHON, code_state
-from mlops.run.reads import MAPPING, changes, shown
+from mlops.run.reads import MAPPING, PRESENT, changes, shown
 from mlops.state.digests import DigestCache, stamped_digest
 
 CODE_SUFFIXES = frozenset({".py", ".so", ".pyd"})
@@ -160,4 +160,6 @@ def _shown(value: Any) -> str:
         return "(absent)"
     if value == MAPPING:
         return "(a mapping)"
+    if value == PRESENT:
+        return "(present)"
     return json.dumps(shown(value))

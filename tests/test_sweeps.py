@@ -111,7 +111,6 @@ def test_nan_and_missing_metrics_rank_last_whatever_the_direction(tmp_path: Path
     (["pipelines.a.train.alpha=interval(0,1)"], "interval(...) is a continuous range"),
     (["env=dev,prod"], "one env per command"),
     (["pipelines.a.train.api_token=x,y"], "a secret-looking key is not swept"),
-    (["pipelines.a.train.alpha=a/b,a_b"], "both make the folder name 'alpha=a_b'"),
     (["pipelines.a.train.alpha=0.1,0.3", "sweep.direction=up"], "sweep.direction: 'up' is not a direction"),
 ])
 def test_sweeps_that_cannot_run_are_one_line(tmp_path: Path, words: list[str], says: str) -> None:
@@ -120,3 +119,48 @@ def test_sweeps_that_cannot_run_are_one_line(tmp_path: Path, words: list[str], s
     assert result.returncode != 0 and result.stderr.startswith("mlops: error: "), result.stderr
     assert says in result.stderr and "Traceback" not in result.stderr
     assert not (project / "outputs/dev/a").exists()
+
+
+PRESETS = "presets: {p1: 1, p2: 1, p3: 22, p4: 22}\nsel: p1\nmult: 1\n"
+
+
+def test_variants_of_different_configs_never_share_a_name_and_each_row_is_its_own_model(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    (project / "conf/config.yaml").write_text((project / "conf/config.yaml").read_text() + PRESETS)
+    edit(project / "conf/pipelines/a.yaml", "  alpha: 0.5\n", "  alpha: ${presets.${sel}}\n  mult: ${mult}\n")
+    words = ("evaluate:a", "sel=p1,p2,p3,p4", "mult=1,2")
+    result = run_doit(project, *words)
+    assert result.returncode == 0, result.stderr
+    trains = {task for task in ran(result) if task.startswith("train:")}
+    assert len(trains) == 4  # (alpha 1 or 22) x (mult 1 or 2); p1 and p2 share, and so do p3 and p4
+    for folder in (project / "outputs/dev/a").glob("*/train"):
+        made = json.loads((folder / "provenance.json").read_text())
+        values = dict(part.split("=") for part in folder.parent.name.split(","))
+        assert made["params"]["alpha"] == {"p1": 1, "p2": 1, "p3": 22, "p4": 22}[values["sel"]], folder
+    rows = [row for row in result.stderr.split("sweep of a, ")[1].splitlines()[2:] if row.strip()]
+    lengths = {folder.parent.name: str(len(folder.joinpath("model.pkl").read_text()))
+               for folder in (project / "outputs/dev/a").glob("*/train")}
+    assert sorted(lengths) == ["sel=p1,mult=1", "sel=p1,mult=2", "sel=p3,mult=1", "sel=p3,mult=2"]
+    assert {row.split()[0]: row.split()[1] for row in rows} == lengths  # each row shows its own model's metric
+    assert doit(project, *words) == set()
+
+
+def test_values_that_read_alike_as_folder_names_get_names_of_their_own(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    made = doit(project, "train:a", "pipelines.a.train.alpha=a/b,a_b,'a b'")
+    assert len({task for task in made if task.startswith("train:")}) == 3
+    models = sorted(path.read_text() for path in (project / "outputs/dev/a").glob("*/train/model.pkl"))
+    assert [model.rpartition("|alpha=")[2] for model in models] == ["a b|0", "a/b|0", "a_b|0"]
+
+
+def test_a_sweep_of_two_pipelines_shows_each_its_own_variants_and_a_narrowed_run_only_its_own(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project")
+    both = ("pipelines.a.train.alpha=0.1,0.3", "pipelines.b.train.alpha=0.2,0.4")
+    result = run_doit(project, *both)
+    assert result.returncode == 0, result.stderr
+    tables = {block.split(",")[0]: [row.split()[0] for row in block.splitlines()[2:] if row.strip()]
+              for block in result.stderr.split("sweep of ")[1:]}
+    assert tables == {"a": ["a.train.alpha=0.1", "a.train.alpha=0.3"], "b": ["b.train.alpha=0.2", "b.train.alpha=0.4"]}
+    narrowed = run_doit(project, "evaluate:a", "pipelines.a.train.alpha=0.1,0.3,0.5", both[1])
+    assert narrowed.returncode == 0 and "sweep of a, 3 variants" in narrowed.stderr
+    assert "sweep of b" not in narrowed.stderr

@@ -1,8 +1,13 @@
 """Sweeps on the command line: Hydra's sweep grammar (`key=a,b,c`, `choice(...)`, `range(...)`) expanded
-into one variant per combination of the swept values, each named for its values (`alpha=0.3`)."""
+into one variant per combination of the swept values, each named for its values (`alpha=0.3`).
+
+A name is one to one: each swept key is named by the shortest end of its dotted path no other swept key
+ends with (`alpha`, or `a.train.alpha` beside `b.train.alpha`), and each value as written when it is a
+short plain word, else by a digest (`note=a_b~3f2a9c1d0e4b`), so that two values never share a name."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from dataclasses import dataclass
@@ -14,15 +19,18 @@ from mlops.config.words import CommandLine
 
 MAX_VARIANTS = 1000
 SWEEP_SIGN = re.compile(r"[,(]")  # every sweep (a,b  choice(...)  range(...)  interval(...)) holds one
-UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")  # in a value, what a folder name should not hold
+PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.+-]{1,40}\Z", re.ASCII)  # a value shown as it is in a folder name
+UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]", re.ASCII)
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One combination of swept values: its name (also its folder's) and the overrides that make it."""
+    """One combination of swept values: its name and the overrides that make it; `values` are the (key's name,
+    value's name) of each swept key, in the command line's order."""
 
     label: str
     overrides: tuple[str, ...]
+    values: tuple[tuple[str, str], ...] = ()
 
 
 def split_sweeps(command_line: CommandLine) -> tuple[CommandLine, list[Variant]]:
@@ -73,17 +81,35 @@ def _variants(swept: list[tuple[str, str, list[str]]]) -> list[Variant]:
         count *= len(values)
     if count > MAX_VARIANTS:
         raise ConfigError(f"the sweep makes {count} variants, more than {MAX_VARIANTS}; sweep fewer values")
-    short = [key.rpartition(".")[2] for _, key, _ in swept]
-    names = short if len(set(short)) == len(short) else [key for _, key, _ in swept]
+    names = key_names([key for _, key, _ in swept])
     variants: list[Variant] = []
-    seen: dict[str, tuple[str, ...]] = {}
     for combination in itertools.product(*(values for _, _, values in swept)):
-        parts = zip(names, combination, strict=True)
-        label = ",".join(f"{name}={UNSAFE.sub('_', value)[:60]}" for name, value in parts)
+        named = tuple((name, value_name(value)) for name, value in zip(names, combination, strict=True))
         overrides = tuple(f"{written}={value}" for (written, _, _), value in zip(swept, combination, strict=True))
-        if label in seen:
-            raise ConfigError(f"sweep values {seen[label]} and {combination} both make the folder name '{label}'; "
-                              "sweep values that differ in letters, digits and _ . + -")
-        seen[label] = combination
-        variants.append(Variant(label, overrides))
+        variants.append(Variant(label(named), overrides, named))
     return variants
+
+
+def label(values: tuple[tuple[str, str], ...]) -> str:
+    """Return the name of some swept values: `alpha=0.3,days=60`."""
+    return ",".join(f"{name}={value}" for name, value in values)
+
+
+def key_names(keys: list[str]) -> list[str]:
+    """Return each dotted key's shortest end that no other key ends with."""
+    parts = [key.split(".") for key in keys]
+    names = []
+    for mine in parts:
+        size = 1
+        while size < len(mine) and any(other[-size:] == mine[-size:] for other in parts if other is not mine):
+            size += 1
+        names.append(".".join(mine[-size:]))
+    return names
+
+
+def value_name(value: str) -> str:
+    """Return a swept value's name in labels and folders: itself when short and plain, else a readable part and
+    a digest of it (`~` tells the two apart, so no two values share a name)."""
+    if PLAIN_VALUE.match(value):
+        return value
+    return f"{UNSAFE.sub('_', value)[:16]}~{hashlib.sha256(value.encode()).hexdigest()[:12]}"

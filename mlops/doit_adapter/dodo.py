@@ -41,7 +41,7 @@ def dodo(dodo_file: str | Path) -> dict[str, Any]:
             from mlops.doit_adapter.sweep import ranking, table  # only a sweep needs it
 
             ranking(started.config.values)
-            session.REPORTED.append(lambda: table(started))
+            session.REPORTED.append(lambda reached: table(started, reached))
     except MlopsError as error:
         sys.exit(f"mlops: error: {error}")
     signals.install()
@@ -71,7 +71,7 @@ def tracked(started: Invocation, executor: Executor) -> Executor:
     tracker = Tracker(settings, str(started.config.values.get("env")), started.env_dir,
                       {step.task: step for step in started.steps})
     session.SAVED.append(tracker.logged)
-    session.REPORTED.append(tracker.summary)
+    session.REPORTED.append(lambda reached: tracker.summary())
     return Checked(executor, tracker)
 
 

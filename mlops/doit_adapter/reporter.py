@@ -116,7 +116,8 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
         for fingerprint in noop.CURRENT:
             fingerprint.write()
         current = session.current()
-        text = self.report.text(str(current.env_dir) if current else "", [line() for line in session.REPORTED])
+        reached = self.report.reached
+        text = self.report.text(str(current.env_dir) if current else "", [line(reached) for line in session.REPORTED])
         if text:
             with contextlib.suppress(OSError):
                 sys.stderr.write(text)
@@ -137,9 +138,11 @@ class RunReport:
         self.failures: list[tuple[str, str]] = []
         self.adopted: list[str] = []
         self.current = 0
+        self.reached: set[str] = set()  # every task the run reached: ran, taken, up to date or failed
 
     def started(self, task: Any) -> None:
         """Note when a task with actions starts."""
+        self.reached.add(task.name)
         if task.actions:
             self.starts[task.name] = time.monotonic()
 
@@ -154,6 +157,7 @@ class RunReport:
     def failed(self, task: Any, message: str) -> None:
         """Note a failed task with the last line of its message (the one-line reason); a task that did not
         start because a task it needs failed is told as such."""
+        self.reached.add(task.name)
         if not task.actions:
             return
         if not task.executed:
@@ -165,6 +169,7 @@ class RunReport:
 
     def up_to_date(self, task: Any) -> None:
         """Count a task found up to date."""
+        self.reached.add(task.name)
         if task.actions:
             self.current += 1
 

@@ -78,7 +78,8 @@ class Invocation:
 
 
 SAVED: list[Callable[[str, str | None], None]] = []  # told of each step run here once its record is saved
-REPORTED: list[Callable[[], str]] = []  # lines for the end of the run's report ("": nothing to say)
+# lines for the end of the run's report, given the tasks the run reached ("": nothing to say)
+REPORTED: list[Callable[[set[str]], str]] = []
 LOADER_ACTIVE: list[bool] = []  # not empty once our task loader imports dodo.py in this process
 COMMAND: list[str] = []  # the doit command this process runs (run, list, why, forget...), once tasks load
 _started: list[Invocation] = []  # the invocation dodo.py started in this process, for the task loader
@@ -104,7 +105,7 @@ def planned(root: Path, command_line: CommandLine, kinds: dict[str, StepKind], v
     steps = plan(cfg or load(root, command_line), kinds)
     if not variants:
         return SweepPlan(steps, {}, {})
-    plans = [(variant.label, plan(load(root, CommandLine((*command_line.overrides, *variant.overrides))), kinds))
+    plans = [(variant, plan(load(root, CommandLine((*command_line.overrides, *variant.overrides))), kinds))
              for variant in variants]
     sweep = with_variants(steps, plans)
     if not sweep.swept:

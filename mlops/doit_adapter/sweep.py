@@ -14,15 +14,20 @@ from mlops.doit_adapter import session
 from mlops.doit_adapter.session import Invocation
 from mlops.integrations.tracking import metrics
 from mlops.plan import Step
+from mlops.plan.variants import lineages
 
 DIRECTIONS = ("minimize", "maximize")
 
 
-def table(started: Invocation) -> str:
-    """Return the table of each swept pipeline's variants and their metrics, best first ("" without a sweep)."""
+def table(started: Invocation, reached: set[str] | None = None) -> str:
+    """Return the table of each swept pipeline's variants and their metrics, best first ("" without a sweep): one
+    row per variant of that pipeline; only the pipelines a step of which a run `reached`, if given."""
     metric, direction = ranking(started.config.values)
-    return "\n".join(_block(pipeline, {label: _metrics(steps) for label, steps in variants.items()}, metric, direction)
-                     for pipeline, variants in _swept_pipelines(started).items())
+    blocks = []
+    for pipeline, rows in lineages(started.variants, started.uses).items():
+        if reached is None or any(step.task in reached for steps in rows.values() for step in steps):
+            blocks.append(_block(pipeline, {name: _metrics(steps) for name, steps in rows.items()}, metric, direction))
+    return "\n".join(blocks)
 
 
 def _block(pipeline: str, rows: dict[str, dict[str, float]], metric: str, direction: str) -> str:
@@ -60,15 +65,6 @@ def ranking(values: dict[str, Any]) -> tuple[str, str]:
     if direction not in DIRECTIONS:
         raise ConfigError(f"sweep.direction: '{direction}' is not a direction; choose one of: {', '.join(DIRECTIONS)}")
     return metric, str(direction)
-
-
-def _swept_pipelines(started: Invocation) -> dict[str, dict[str, list[Step]]]:
-    """Return, by pipeline, each variant's swept steps (in the sweep's order)."""
-    found: dict[str, dict[str, list[Step]]] = {}
-    for variant in started.variants:
-        for step in started.uses.get(variant.label, []):
-            found.setdefault(step.pipeline, {}).setdefault(variant.label, []).append(step)
-    return found
 
 
 def _metrics(steps: list[Step]) -> dict[str, float]:

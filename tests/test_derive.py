@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import copy_project, doit, edit, run_doit, tiny_project
-from mlops.config import derive
+from mlops.config import ConfigError, derive
 from mlops.config.cache import ConfigCache
 from mlops.config.compose import compose
 
@@ -16,7 +18,7 @@ from mlops.config.compose import compose
 VALUES = ["0", "1", "-3", "+7", "10", "0.5", "-0.25", "3.0", "1.", ".5", "1e3", "1_000", "01", "00.5", "true",
           "True", "FALSE", "null", "NULL", "nan", "inf", "-inf", "abc", "a_b", "a-b", "e5", "x1", "true-ish",
           "null_value", "infinity", "2026-11-27", "2026-1-1", "a.b", "a b", "'q'", "a,b", "[1]", "{a: 1}",
-          "${x}", "é", "", "_x", "a:b", "a/b"]
+          "${x}", "\u00e9", "", "_x", "a:b", "a/b"]
 
 
 @pytest.fixture
@@ -33,6 +35,44 @@ def test_a_plain_value_reads_as_hydra_reads_it(text: str) -> None:
         return
     hydras = OverridesParser.create().parse_overrides([f"key={text}"])[0].value()
     assert (type(value), value) == (type(hydras), hydras)
+
+
+# Python's \\d and \\w match digits and letters of every script; Hydra's grammar reads ASCII only, unquoted.
+BEYOND_ASCII = [
+    "\u0662\u0660\u0662\u0666-\u0660\u0661-\u0660\u0661",  # a date in Arabic-Indic digits
+    "\uff12\uff10\uff12\uff16-\uff10\uff11-\uff10\uff11",  # in fullwidth digits
+    "2026-01-0\u0661", "\u0661\u0662", "x\u0661", "\uff41\uff42\uff43", "\u00e9", "na\u00efve", "\u216b", "a\u200bb",
+]
+KEYS_BEYOND_ASCII = ["gr\u00f6\u00dfe", "a.gr\u00f6\u00dfe", "x\u0661", "\uff41"]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+       | st.sampled_from(BEYOND_ASCII))
+def test_any_text_the_fast_path_takes_reads_as_hydra_reads_it(text: str) -> None:
+    value = derive.scalar(text)
+    if value is derive.UNPARSED:
+        return
+    hydras = OverridesParser.create().parse_overrides([f"key={text}"])[0].value()
+    assert (type(value), value) == (type(hydras), hydras)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(max_size=10) | st.sampled_from([*KEYS_BEYOND_ASCII, "a.b_c", "_x.y9"]))
+def test_any_key_the_fast_path_takes_is_one_hydra_takes(key: str) -> None:
+    if not derive.KEY.fullmatch(key):
+        return
+    parsed = OverridesParser.create().parse_overrides([f"{key}=1"])[0]
+    assert parsed.key_or_group == key
+
+
+@pytest.mark.parametrize("override", ["date=" + BEYOND_ASCII[0], "date=" + BEYOND_ASCII[1],
+                                      f"pipelines.pipeline_1.train.{KEYS_BEYOND_ASCII[0]}=2"])
+def test_a_word_beyond_ascii_that_hydra_refuses_is_not_derived(project: Path, override: str) -> None:
+    edit(project / "conf/pipelines/pipeline_1.yaml", "  alpha: 1.0\n", f"  alpha: 1.0\n  {KEYS_BEYOND_ASCII[0]}: 1\n")
+    with pytest.raises(ConfigError):
+        compose(project, [override])
+    assert cached(project, []).derived([override]) is None
 
 
 def test_the_plain_values_cover_the_everyday_ones() -> None:

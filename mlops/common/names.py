@@ -10,7 +10,7 @@ from mlops.common.errors import ConfigError
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # a pipeline name
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")  # an env option
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)  # ASCII digits: a date names files
 PLAIN_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*\Z")  # a file name with no path and nothing a glob reads
 
 

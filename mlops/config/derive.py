@@ -30,11 +30,12 @@ from mlops.config.words import secret_override
 # Resolvers whose results never depend on a value override: env variables, pyproject.toml and
 # Hydra's runtime (which sees only the group overrides). Any other resolver turns derivation off.
 BLIND_RESOLVERS = frozenset({"oc.env", "pyproject", "hydra"})
-KEY = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+# Hydra's grammar reads keys and unquoted words in ASCII; Python's \w and \d would also take other scripts.
+KEY = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", re.ASCII)
 WORD = re.compile(r"[A-Za-z_]\w*")
 INT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)")
 FLOAT = re.compile(r"[+-]?(?:0|[1-9][0-9]*)\.[0-9]+")
-TEXT = re.compile(r"[A-Za-z][A-Za-z0-9_-]*|\d{4}-\d{2}-\d{2}")
+TEXT = re.compile(r"[A-Za-z][A-Za-z0-9_-]*|\d{4}-\d{2}-\d{2}", re.ASCII)
 SPECIAL = frozenset({"null", "true", "false", "inf", "nan"})  # words Hydra reads as other types, any case
 UNPARSED = object()
 

@@ -252,6 +252,83 @@ def test_a_signal_stops_the_steps_children_and_sets_the_exit_code(project: Path,
     assert ran(run_doit(project, "prepare:slow")) == set()
 
 
+FINALIZED_STEPS = '''
+import os, signal, weakref
+
+import slow_steps
+
+
+class Holder:
+    pass
+
+
+def prepare(inputs, params, outputs):
+    holder = Holder()
+    weakref.finalize(holder, lambda: (os.kill(os.getpid(), signal.SIGTERM), [n for n in range(3)]))
+    del holder  # its finalizer runs now, and the signal arrives while it runs
+    slow_steps.prepare(inputs, params, outputs)
+
+
+def blocked_prepare(inputs, params, outputs):
+    prepare(inputs, params, outputs)
+    with open("blocked", "w"):
+        pass
+    signal.pause()  # until another signal
+'''
+
+
+def test_a_signal_that_arrives_while_a_finalizer_runs_still_stops_the_command(project: Path) -> None:
+    (project / "finalized_steps.py").write_text(FINALIZED_STEPS)
+    (project / "conf" / "pipelines" / "fast.yaml").write_text(
+        PIPELINE.format(gate="").replace("slow_steps.prepare", "finalized_steps.prepare"))
+    (project / "conf" / "pipelines" / "slow.yaml").unlink()
+    result = run_doit(project)
+    assert result.returncode == 143, result.stdout + result.stderr
+    assert "mlops: SIGTERM received, stopping" in result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert ran(result) == set() and not (project / "outputs/dev/fast/prepare/features.csv").exists()
+
+
+def test_after_a_lost_stop_a_second_signal_stops_the_command_at_once(project: Path) -> None:
+    (project / "finalized_steps.py").write_text(FINALIZED_STEPS)
+    (project / "conf" / "pipelines" / "fast.yaml").write_text(
+        PIPELINE.format(gate="").replace("slow_steps.prepare", "finalized_steps.blocked_prepare"))
+    (project / "conf" / "pipelines" / "slow.yaml").unlink()
+    run = start_doit(project)
+    wait_for((project / "blocked").exists)
+    os.kill(run.pid, signal.SIGTERM)
+    assert run.wait(timeout=30) == 143
+    assert run.stderr is not None and "Traceback" not in run.stderr.read()
+
+
+SIGNAL_ON_IMPORT = '''
+import os, signal, sys
+
+
+class SignalOnImport:
+    """Send this process SIGINT when it first imports the module named in MLOPS_TEST_SIGNAL_ON."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == os.environ["MLOPS_TEST_SIGNAL_ON"]:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+
+sys.meta_path.insert(0, SignalOnImport())
+'''
+
+
+@pytest.mark.parametrize("module", ["hydra", "slow_steps"])
+def test_ctrl_c_while_the_command_starts_is_one_line(project: Path, tmp_path: Path, module: str) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SIGNAL_ON_IMPORT)
+    result = run_doit(project, env={"PYTHONPATH": str(hook), "MLOPS_TEST_SIGNAL_ON": module})
+    assert result.returncode == 130, result.stderr
+    assert "mlops: SIGINT received, stopping" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_concurrent_runs_on_disjoint_tasks_both_succeed_and_keep_their_records(project: Path) -> None:
     slow = start_doit(project, "predict:slow")
     wait_for(lambda: slow_step_started(project))

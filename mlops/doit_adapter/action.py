@@ -21,7 +21,7 @@ from mlops.doit_adapter import internals
 from mlops.doit_adapter.backend import ADOPTED, ELAPSED, MADE_HERE, SAVED_BY_WORKER, WAITED, Backend
 from mlops.doit_adapter.check import StepCheck
 from mlops.plan import Step
-from mlops.run import provenance
+from mlops.run import provenance, signals
 from mlops.run.code import changed_files, code_state
 from mlops.run.executor import Executor
 from mlops.run.runner import OUTPUT_DIGESTS
@@ -44,6 +44,7 @@ class StepAction:
         """doit's action: a failure of ours becomes one line; a step's own exception keeps its traceback.
 
         Either way the failure is noted (the step runs again, `doit why` says why) and the records stay."""
+        signals.checkpoint()  # a stop whose exception a finalizer swallowed: no step starts after it
         date, started = self.check.date(task), time.monotonic()
         try:
             self._run(task, date)

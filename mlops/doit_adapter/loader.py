@@ -14,6 +14,7 @@ from mlops.common.errors import ConfigError, MlopsError
 from mlops.doit_adapter import noop, session
 from mlops.doit_adapter.reporter import QuietPipe, Reporter
 from mlops.doit_adapter.tasks import KIND_MARK, date_value, takes_date
+from mlops.run import signals
 
 NAME = "mlops"
 TASK_COMMANDS = frozenset({"run", "list", "info", "clean", "forget", "ignore", "graph"})  # their words name tasks
@@ -23,6 +24,12 @@ PLUGIN = "mlops.doit_adapter.loader:Loader"
 
 class Loader(DodoTaskLoader):  # type: ignore[misc]
     """Load dodo.py as doit does; a task word naming no planned step fails in one line."""
+
+    def __init__(self) -> None:
+        # doit makes its loader before anything else of ours runs: from here on, Ctrl-C and SIGTERM stop the
+        # command with one line (composing the config, importing dodo.py), never with a traceback.
+        signals.install()
+        super().__init__()
 
     def setup(self, opt_values: Any) -> None:
         """Import dodo.py, as doit does, telling it that this loader reads it."""

@@ -15,6 +15,7 @@ from doit.reporter import ConsoleReporter
 from mlops.doit_adapter import noop, session
 from mlops.doit_adapter.backend import ADOPTED, ELAPSED, WAITED
 from mlops.doit_adapter.tasks import STEP_MARK
+from mlops.run import signals
 
 
 class QuietPipe:
@@ -63,6 +64,7 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
     def execute_task(self, task: Any) -> None:
         """Print the task's title line, unless its output must stay plain; a step's line waits for its
         outcome: another run may have made it meanwhile (then it did not run here)."""
+        signals.checkpoint()  # a stop whose exception a finalizer swallowed: no task starts after it
         if task.actions:
             _spoil()
         meta = task.meta or {}

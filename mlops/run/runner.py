@@ -16,7 +16,7 @@ from mlops.common import identity
 from mlops.common.errors import StepError
 from mlops.plan.functions import step_function
 from mlops.plan.steps import StepCall
-from mlops.run import progress, provenance
+from mlops.run import progress, provenance, signals
 from mlops.run.code import checked_bytecode, project_files
 from mlops.run.failure import import_failed, step_failed
 from mlops.run.progress import takes_progress
@@ -43,6 +43,7 @@ def run_step(call: StepCall) -> dict[str, Any]:
             runner.value((key,), value)
         started = provenance.now()
         _call(function, call, TrackedParams(copy.deepcopy(call.params), reads), staged)
+        signals.checkpoint()  # a stop that arrived while the step ran, its exception lost: nothing is published
         missing = [name for name, path in staged.items() if not path.is_file()]
         if missing:
             raise StepError(f"{call.fn} did not write outputs['{missing[0]}']; "

@@ -2,6 +2,12 @@
 
 The exit unwinds normally: the running step's staged files are removed, doit's state store
 folds its journal, and what finished before the signal stays recorded.
+
+Python runs a signal handler between two bytecodes of whatever runs then; where that is a weakref
+callback or a `__del__`, the exception it raises is printed as "ignored" and lost. So the stop is
+kept as a fact too: `checkpoint()`, called before each task and before a step publishes, raises it
+again, and a second signal after a lost stop raises it at once (while a stop unwinds, a second
+signal is ignored: it must not interrupt the clean-up).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 EXIT_CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 ON_STOP: list[Callable[[], None]] = []  # called first when a signal stops the command (cancel remote work)
@@ -22,15 +29,33 @@ class Stopped(SystemExit):
     """The exit a signal asks for (not a step calling sys.exit)."""
 
 
+_stopped: list[int] = []  # the signal that stopped this process, once one did
+_lost: list[bool] = []  # not empty once the stop's exception was swallowed (raised in a finalizer)
+
+
 def install() -> None:
-    """Handle SIGINT and SIGTERM in this process (only from the main thread, as Python requires)."""
+    """Handle SIGINT and SIGTERM in this process (only from the main thread, as Python requires); call it
+    again and nothing changes."""
     for signum in EXIT_CODES:
         signal.signal(signum, _stop)
+    if sys.unraisablehook is not _unraisable:
+        _previous_hooks.append(sys.unraisablehook)
+        sys.unraisablehook = _unraisable
+
+
+def checkpoint() -> None:
+    """Raise the stop a signal asked for, if one did and its exception was lost on the way."""
+    if _stopped:
+        raise Stopped(EXIT_CODES[_stopped[0]])
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
-    for signum_ in EXIT_CODES:
-        signal.signal(signum_, signal.SIG_IGN)  # a second signal must not interrupt the clean-up
+    if _stopped:
+        if _lost:  # the first one's exception never reached the command: this one does
+            _lost.clear()
+            checkpoint()
+        return  # the stop is unwinding: the clean-up is not interrupted
+    _stopped.append(signum)
     for stop in ON_STOP:
         with contextlib.suppress(Exception):  # stopping anyway: what cannot be cancelled is left to end
             stop()
@@ -39,6 +64,17 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     extra = f"; stopped {stopped} child process(es)" if stopped else ""
     print(f"mlops: {name} received, stopping{extra}; finished steps stay recorded", file=sys.stderr)
     raise Stopped(EXIT_CODES[signum])
+
+
+_previous_hooks: list[Callable[[Any], object]] = []
+
+
+def _unraisable(unraisable: Any) -> None:
+    """Python's hook for an exception it cannot raise (in a finalizer): a lost stop is noted, not printed."""
+    if isinstance(unraisable.exc_value, Stopped):
+        _lost.append(True)
+        return
+    (_previous_hooks[-1] if _previous_hooks else sys.__unraisablehook__)(unraisable)
 
 
 def stop_descendants(signum: int) -> int:

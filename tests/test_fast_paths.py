@@ -152,3 +152,19 @@ def test_the_fingerprint_of_a_run_with_another_state_file_watches_that_file(tmp_
     assert run_doit(root, "forget", *other, "train:a").returncode == 0
     result = run_doit(root, *other)
     assert result.returncode == 0 and ran(result) == {"train:a"} and "train:a" not in skipped(result)
+
+
+def test_a_module_on_pythonpath_outside_the_project_is_tracked_as_code(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "team_features.py").write_text("def scale(text):\n    return text * 2\n")
+    edit(root / "tiny_steps.py", "import json\n", "import json\n\nfrom team_features import scale\n")
+    edit(root / "tiny_steps.py", 'inputs["raw"].read_text().upper()', 'scale(inputs["raw"].read_text().upper())')
+    env = {"PYTHONPATH": str(shared)}
+    assert doit(root, **env) == all_tasks()
+    assert doit(root, **env) == set()
+    assert doit(root, **env) == set()  # answered by the fingerprint, which lists the module from the records
+    edit(shared / "team_features.py", "text * 2", "text * 3")
+    assert doit(root, **env) == A_STEPS | B_STEPS
+    assert doit(root, **env) == set()

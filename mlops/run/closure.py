@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import site
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,14 +90,30 @@ def _third_party(name: str) -> bool:
 
 
 def _is_local(found: Found) -> bool:
-    """Say whether a module lies in the project folder (not in an environment kept there), links unresolved."""
+    """Say whether a module is code to track by its content: the project's own files, and modules no installed
+    distribution provides (a folder on PYTHONPATH), links unresolved; installed distributions (an editable
+    install too, and a virtual environment kept in the project) are tracked by their version instead."""
     where = found.origin or next(iter(found.folders or ()), None)
     if not where or (not os.path.isabs(where) and not os.path.exists(where)):
         return False
     path = Path(os.path.abspath(where))
-    root = Path(os.path.abspath(Path.cwd()))
-    prefixes = {Path(os.path.abspath(prefix)) for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    return path.is_relative_to(root) and not any(path.is_relative_to(prefix) for prefix in prefixes)
+    if any(path.is_relative_to(root) for root in _installed()):
+        return False
+    return path.is_relative_to(Path(os.path.abspath(Path.cwd()))) or found.name.partition(".")[0] not in _distributed()
+
+
+@cache
+def _installed() -> tuple[Path, ...]:
+    """Return the folders installed packages and the standard library live in."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages()}
+    return tuple(Path(os.path.abspath(root)) for root in roots if root)
+
+
+@cache
+def _distributed() -> frozenset[str]:
+    """Return the top-level modules that installed distributions provide (asked only for code outside both the
+    project and the installed folders)."""
+    return frozenset(importlib.metadata.packages_distributions())
 
 
 def _submodules(found: Found) -> list[str]:

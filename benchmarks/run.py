@@ -3,7 +3,7 @@
 Run from anywhere with the project's Python (the bench extra installed for Snakemake and DVC); writes
 benchmarks/RESULTS.md:
 
-    python benchmarks/run.py [--pipelines 10 100 1000] [--repeats 5] [--big-gib 1] [--no-peers]
+    python benchmarks/run.py [--pipelines 10 100 1000] [--repeats 5] [--big-gib 1] [--no-peers] [--before PYTHON]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from variants import GIB, NEW_ALPHA, STEPS, VARIANTS, Project, child_env, make_project, outputs
+from variants import GIB, INTERPRETERS, NEW_ALPHA, STEPS, VARIANTS, Project, child_env, make_project, outputs
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -35,7 +35,7 @@ DEFAULT_VARIANTS = ("ours", "minimal", "bare", "snakemake", "dvc")
 # The largest pipeline count each peer runs at by default: their first runs grow faster than linearly
 # (Snakemake about 3.5 min at P=1000; DVC 4 to 9 min at P=100, as it rewrites dvc.lock after each stage).
 DEFAULT_MAX = {"snakemake": 100, "dvc": 10}
-RATIOS = ("minimal", "bare")
+RATIOS = ("minimal", "bare", "before")
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def after_touch(project: Project) -> set[str]:
 
 def cli_param(project: Project) -> set[str]:
     """Return train:p_0 for the variants that take p_0's alpha on the command line; none for the others."""
-    return {"train:p_0"} if project.variant in ("ours", "snakemake") else set()
+    return {"train:p_0"} if project.variant in ("ours", "before", "snakemake") else set()
 
 
 SCENARIOS = (
@@ -196,7 +196,7 @@ def execute(project: Project, action: str) -> Run | None:
     args = variant.commands.get(action)
     if args is None:
         return None
-    command, env = [sys.executable, "-m", variant.tool, *args], child_env()
+    command, env = [variant.python(), "-m", variant.tool, *args], child_env()
     start = time.perf_counter()
     done = subprocess.run(command, cwd=project.folder, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -455,7 +455,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="runs per scenario of Snakemake and DVC (default: --repeats)")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md",
                         help="report file (default: %(default)s)")
-    return parser.parse_args(argv)
+    parser.add_argument("--before", metavar="PYTHON",
+                        help="also time ours with this Python, of an environment with an earlier mlops installed "
+                             "(variant 'before', and the ratio ours/before)")
+    args = parser.parse_args(argv)
+    if args.before:
+        INTERPRETERS["before"] = args.before
+        args.variants = [*dict.fromkeys([*args.variants, "before"])]
+    return args
 
 
 def make_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:

@@ -86,8 +86,14 @@ class Variant:
     out_root: str = "outputs"
 
     def available(self) -> bool:
-        """Tell whether the tool can be imported by this Python."""
-        return importlib.util.find_spec(self.tool) is not None
+        """Tell whether the tool can be imported by this Python (the variant's own Python: given, if it has one)."""
+        if self.name in INTERPRETERS:
+            return True
+        return self.name not in OWN_PYTHON and importlib.util.find_spec(self.tool) is not None
+
+    def python(self) -> str:
+        """Return the Python that runs the variant's commands."""
+        return INTERPRETERS.get(self.name, sys.executable)
 
 
 def make_project(folder: Path, variant: str, pipelines: int, big_bytes: int = 0) -> Project:
@@ -236,12 +242,16 @@ def outputs(project: Project) -> list[Path]:
 
 
 DOIT_RUN = {"run": (), "list": ("list",)}
+OURS_RUN = {**DOIT_RUN, "cli-param": ("train:p_0", f"pipelines.p_0.train.alpha={CLI_ALPHA}")}
+# "before": ours' project, run by the Python of another environment, in which an earlier mlops is installed
+# (`run.py --before PATH`): the same loops timed before and after a change, in one run.
+OWN_PYTHON = frozenset({"before"})
+INTERPRETERS: dict[str, str] = {}  # variant -> the Python that runs it, for the variants in OWN_PYTHON
 VARIANTS = {
     variant.name: variant
     for variant in (
-        Variant("ours", "doit", write_ours,
-                {**DOIT_RUN, "cli-param": ("train:p_0", f"pipelines.p_0.train.alpha={CLI_ALPHA}")},
-                doit_ran, set_ours_alpha, out_root="outputs/dev"),
+        Variant("ours", "doit", write_ours, OURS_RUN, doit_ran, set_ours_alpha, out_root="outputs/dev"),
+        Variant("before", "doit", write_ours, OURS_RUN, doit_ran, set_ours_alpha, out_root="outputs/dev"),
         Variant("minimal", "doit", write_minimal, {**DOIT_RUN, "cli-param": ("train:p_0",)}, doit_ran, None),
         Variant("bare", "doit", write_bare, {**DOIT_RUN, "cli-param": ("train:p_0",)}, doit_ran,
                 write_bare_params),

@@ -163,3 +163,27 @@ def test_a_resolver_used_in_a_search_folder_counts_as_used(project: Path) -> Non
         assert [loaded(project).values["db"]["stamp"] for _ in range(3)] == [1, 2, 3]
     finally:
         OmegaConf.clear_resolver("mlops_test_clock")
+
+
+@pytest.mark.parametrize(("line", "cached"), [
+    ("run_dir: ${hydra:run.dir}", False),  # Hydra's run.dir holds ${now:...}: another value every second
+    ("stamp: ${oc.decode:${oc.env:MLOPS_TEST_DECODED}}", False),  # decoded text may hold any interpolation
+    ("where: ${hydra:runtime.cwd}", True),
+    ("chosen: ${hydra:runtime.choices.env}", True),
+], ids=["hydra-run-dir", "oc-decode", "hydra-cwd", "hydra-choice"])
+def test_a_value_that_may_differ_next_time_is_never_cached(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           line: str, cached: bool) -> None:
+    monkeypatch.setenv("MLOPS_TEST_DECODED", "${now:%H-%M-%S-%f}")
+    config = project / "conf" / "config.yaml"
+    config.write_text(config.read_text() + line + "\n")
+    loaded(project)
+    assert loaded(project).cached is cached
+
+
+def test_a_value_holding_a_nul_is_never_cached(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_TEST_HIDDEN", "not for the config")
+    pipeline = project / "conf" / "pipelines" / "pipeline_1.yaml"
+    pipeline.write_text(pipeline.read_text().replace("alpha: 1.0", 'alpha: "\\0env:MLOPS_TEST_HIDDEN\\0"'))
+    loaded(project, [])
+    again = loaded(project, [])
+    assert not again.cached and again.values["pipelines"]["pipeline_1"]["train"]["alpha"] == "\0env:MLOPS_TEST_HIDDEN\0"

@@ -29,9 +29,11 @@ FORMAT = 4
 FOLDER = ".mlops/cache"
 KEEP = 32
 PYPROJECT = "pyproject.toml"
-# Resolvers whose results depend only on what the cache key covers (files, overrides, env values).
-PURE_RESOLVERS = frozenset({"oc.env", "pyproject", "hydra", "oc.select", "oc.dict.keys",
-                            "oc.dict.values", "oc.decode", "oc.create", "oc.deprecated"})
+# Resolvers whose results depend only on what the cache key covers (files, overrides, env values). Not oc.decode
+# nor oc.create: the text they parse may hold any interpolation (${now:...}), seen only when it resolves; and
+# ${hydra:...} only for its stable keys (see compose.STABLE_HYDRA).
+PURE_RESOLVERS = frozenset({"oc.env", "pyproject", "hydra", "oc.select", "oc.dict.keys", "oc.dict.values",
+                            "oc.deprecated"})
 CODE = ("mlops.config.compose", "mlops.config.resolvers", "hydra", "omegaconf")  # code whose change is a miss
 JSON_TOKEN = re.compile(r"\\u0000env:([^\\\"]+?)\\u0000")  # a placeholder as json.dumps writes it
 
@@ -97,6 +99,8 @@ class ConfigCache:
             return
         if any(secret_override(override) for override in overrides):
             return  # a secret typed on the command line: never written anywhere, so composed every time
+        if "\\u0000" in json.dumps(cfg.values, default=repr):
+            return  # a NUL in a value could read as one of the placeholders below: composed every time
         names = sorted(cfg.env_names)
         salt = secrets.token_hex(16)
         read = {os.environ[name]: name for name in names if os.environ.get(name)}

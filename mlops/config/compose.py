@@ -29,6 +29,9 @@ from mlops.config.resolvers import PYPROJECT
 
 BASE = "config"
 RESOLVER_USE = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
+HYDRA_USE = re.compile(r"\$\{\s*hydra\s*:\s*([^}]*)\}")
+# What ${hydra:...} may read and still be the same next time (the others hold the clock: run.dir, sweep.dir...).
+STABLE_HYDRA = re.compile(r"runtime\.cwd|runtime\.choices(\.[\w.]+)?")
 ABSENT = object()
 
 
@@ -57,6 +60,9 @@ def compose(root: Path, overrides: Sequence[str] = (), searchpath: Sequence[str]
         _apply_overrides(cfg, ours)
         values = with_plain(_resolve(cfg, files, root, env_reads), plain, list(files))
     used = {name for text in texts_read for name in RESOLVER_USE.findall(text)}
+    # a key of Hydra's own config that is no stable fact counts as a resolver of its own: never cached
+    used |= {f"hydra:{key.strip()}" for text in texts_read for key in HYDRA_USE.findall(text)
+             if not STABLE_HYDRA.fullmatch(key.strip())}
     # A search folder not stat-ed before composing makes the entry stale: the next compose stats it first.
     extra = {path: stat for path, stat in env_reads.files.items() if path != PYPROJECT}
     sources = {**before, **{f"file:{path}": stat for path, stat in extra.items()}}

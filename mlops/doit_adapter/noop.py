@@ -91,7 +91,7 @@ class Fingerprint:
         what all steps share (the state, the code, the tools) is as it was then."""
         try:
             saved = parse_json(self.path.read_text())
-            if not isinstance(saved, dict) or saved.get("key") != self.key or not _same(saved["shared"]):
+            if not isinstance(saved, dict) or saved.get("key") != self.key or not identity.unchanged(saved["shared"]):
                 return None
             if all(isinstance(files, dict) for files in saved["steps"].values()):
                 return saved
@@ -102,7 +102,7 @@ class Fingerprint:
     @staticmethod
     def answers(saved: dict[str, Any]) -> list[str] | None:
         """Return the lines the last no-op printed, if every step's files are as they were then, else None."""
-        if not all(_same(files) for files in saved["steps"].values()):
+        if not all(identity.unchanged(files) for files in saved["steps"].values()):
             return None
         printed = saved.get("printed")
         return printed if isinstance(printed, list) and all(isinstance(line, str) for line in printed) else None
@@ -197,7 +197,7 @@ def still_up_to_date(task: str) -> bool:
     if not isinstance(backend, StateDB) or backend.changed_by_others():
         KNOWN.clear()
         return False
-    return _same(files)
+    return identity.unchanged(files)
 
 
 def _key(started: Invocation, words: list[str], options: dict[str, str]) -> str:
@@ -207,11 +207,6 @@ def _key(started: Invocation, words: list[str], options: dict[str, str]) -> str:
     tools = [FORMAT, sys.executable, platform.python_version(), metadata.version("doit"), sys.path]
     command = [words, list(started.command_line.overrides), str(Path.cwd()), options]
     return _digest(json.dumps([tools, command, config]))
-
-
-def _same(kept: dict[str, Any]) -> bool:
-    """Say whether every file's identity is as it was."""
-    return identity.unchanged(kept)
 
 
 def _digest(text: str) -> str:

@@ -161,3 +161,13 @@ def test_no_secret_is_recorded_at_any_depth() -> None:
     assert changes(recorded(reads), section) == []
     moved = {**section, "creds": {"user": "u", "password": "other"}}
     assert {key for key, *_ in changes(recorded(reads), moved)} == {"creds", ""}
+
+
+def test_a_key_found_by_an_equal_key_of_another_type_is_read_as_its_own() -> None:
+    section = {"w": {0: 1.0, 1.0: 5.0, True: 2.0}}  # YAML's 1.0: and true: ... (True == 1 == 1.0: one key)
+    reads = Reads()
+    weights = TrackedParams(copy.deepcopy(section), reads)["w"]
+    assert weights[1] == 2.0 and 1 in weights and weights.get(1.0) == 2.0
+    record = recorded(reads)
+    assert changes(record, copy.deepcopy(section)) == []  # the same next time
+    assert [key for key, *_ in changes(record, {"w": {0: 1.0}})] == ["w.1.0"]

@@ -58,7 +58,7 @@ class TrackedParams(Mapping[str, Any]):
         self._path = path
 
     def __getitem__(self, key: Any) -> Any:
-        path = (*self._path, as_key(key))
+        path = (*self._path, as_key(self._own(key)))
         if key not in self._data:
             self._reads.value(path, MISSING)
             raise KeyError(key)
@@ -79,8 +79,15 @@ class TrackedParams(Mapping[str, Any]):
 
     def __contains__(self, key: object) -> bool:
         found = key in self._data
-        self._reads.value((*self._path, as_key(key)), PRESENT if found else MISSING)
+        self._reads.value((*self._path, as_key(self._own(key))), PRESENT if found else MISSING)
         return found
+
+    def _own(self, key: Any) -> Any:
+        """Return the section's own key that `key` finds: Python finds the key 1.0 or True by 1, and the read
+        is of that key, of its type."""
+        if isinstance(key, str) or key not in self._data:
+            return key
+        return next((own for own in self._data if own == key), key)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a plain copy of this section (which counts as reading all of it)."""

@@ -4,6 +4,7 @@ environment in the keys, a record saved by another run meanwhile, a dated step's
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -168,3 +169,28 @@ def test_a_module_on_pythonpath_outside_the_project_is_tracked_as_code(tmp_path:
     edit(shared / "team_features.py", "text * 2", "text * 3")
     assert doit(root, **env) == A_STEPS | B_STEPS
     assert doit(root, **env) == set()
+
+
+BYTECODE = {"PYTHONDONTWRITEBYTECODE": ""}  # Python writes its bytecode caches, as by default
+
+
+def test_dodo_py_edited_with_its_size_and_mtime_kept_runs_as_it_reads_now(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p")
+    assert "publish" in doit(root, "publish", **BYTECODE)
+    rewrite_keeping_size_and_times(root / "dodo.py", 'f"gs://', 'f"s3://')
+    assert doit(root, "publish", **BYTECODE) == {"publish"}
+    assert '"s3://' in (root / "outputs/dev/publish/manifest.json").read_text()
+
+
+def test_a_step_module_dodo_py_imports_runs_as_it_reads_now(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p", pipelines=("a",))
+    edit(root / "dodo.py", "from doit.tools import config_changed\n",
+         "from doit.tools import config_changed\n\nimport tiny_steps  # noqa: F401\n")
+    assert doit(root, **BYTECODE) == A_STEPS
+    for cached in root.rglob("__pycache__"):
+        shutil.rmtree(cached)
+    assert run_doit(root, "list", env=BYTECODE).returncode == 0  # Python caches tiny_steps' bytecode again
+    rewrite_keeping_size_and_times(root / "tiny_steps.py", "|alpha=", "|ALPHA=")
+    assert doit(root, "train:a", **BYTECODE) == {"train:a"}
+    assert "|ALPHA=0.5|" in (root / "outputs/dev/a/train/model.pkl").read_text()
+    assert doit(root, "train:a", **BYTECODE) == set()

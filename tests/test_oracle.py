@@ -150,6 +150,7 @@ class Oracle(RuleBasedStateMachine):
                    extra: dict[str, str] | None = None) -> subprocess.Popen[str]:
         env = environment({"MLOPS_ORACLE_LOG": str(log), **(extra or {})})
         env.pop("MLOPS_ORACLE_SALT", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # Python keeps bytecode caches, as by default
         if self.salt is not None:
             env["MLOPS_ORACLE_SALT"] = self.salt
         return subprocess.Popen([DOIT, *words], cwd=project, env=env, text=True, stdout=subprocess.PIPE,

@@ -164,10 +164,11 @@ def test_no_secret_is_recorded_at_any_depth() -> None:
 
 
 def test_a_key_found_by_an_equal_key_of_another_type_is_read_as_its_own() -> None:
-    section = {"w": {0: 1.0, 1.0: 5.0, True: 2.0}}  # YAML's 1.0: and true: ... (True == 1 == 1.0: one key)
+    section = {"w": {0: 1.0, 1.0: 5.0}, "flags": {True: "on"}}  # YAML's 1.0: and true:, each found by 1
     reads = Reads()
-    weights = TrackedParams(copy.deepcopy(section), reads)["w"]
-    assert weights[1] == 2.0 and 1 in weights and weights.get(1.0) == 2.0
+    params = TrackedParams(copy.deepcopy(section), reads)
+    weights = params["w"]
+    assert weights[1] == 5.0 and 1 in weights and weights.get(1.0) == 5.0 and params["flags"][1] == "on"
     record = recorded(reads)
     assert changes(record, copy.deepcopy(section)) == []  # the same next time
-    assert [key for key, *_ in changes(record, {"w": {0: 1.0}})] == ["w.1.0"]
+    assert [key for key, *_ in changes(record, {"w": {0: 1.0}, "flags": {1: "on"}})] == ["w.1.0", "flags.True"]

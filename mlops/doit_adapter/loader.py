@@ -14,7 +14,7 @@ from mlops.common.errors import ConfigError, MlopsError
 from mlops.doit_adapter import noop, session
 from mlops.doit_adapter.reporter import QuietPipe, Reporter
 from mlops.doit_adapter.tasks import KIND_MARK, date_value, takes_date
-from mlops.run import signals
+from mlops.run import bytecode, signals
 
 NAME = "mlops"
 TASK_COMMANDS = frozenset({"run", "list", "info", "clean", "forget", "ignore", "graph"})  # their words name tasks
@@ -27,8 +27,10 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
 
     def __init__(self) -> None:
         # doit makes its loader before anything else of ours runs: from here on, Ctrl-C and SIGTERM stop the
-        # command with one line (composing the config, importing dodo.py), never with a traceback.
+        # command with one line (composing the config, importing dodo.py), never with a traceback; and dodo.py
+        # and the project modules it imports run as their source reads now, whatever their bytecode cache says.
         signals.install()
+        bytecode.guard_imports()
         super().__init__()
 
     def setup(self, opt_values: Any) -> None:

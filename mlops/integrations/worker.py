@@ -16,6 +16,7 @@ from mlops.common import identity
 from mlops.common.errors import MlopsError, StepError
 from mlops.common.names import one_line
 from mlops.plan.steps import StepCall
+from mlops.run.bytecode import guard_imports
 from mlops.run.code import project_files
 from mlops.run.runner import run_step
 
@@ -38,6 +39,7 @@ def run_in_project(project: str, call: StepCall) -> Any:
     """On a worker: run the step in the project folder, its modules importable; return what it read, or the
     failure (returned, not raised: a worker's log of a raised task would show the step's parameters)."""
     enter_project(project)
+    guard_imports()
     forget_project_modules(project)
     before = {os.path.join(project, path): identity.record(path) for path in project_files(call.fn)}
     try:

@@ -97,14 +97,19 @@ def _is_local(found: Found) -> bool:
     if not where or (not os.path.isabs(where) and not os.path.exists(where)):
         return False
     path = Path(os.path.abspath(where))
-    if any(path.is_relative_to(root) for root in _installed()):
+    if installed(str(path)):
         return False
     return path.is_relative_to(Path(os.path.abspath(Path.cwd()))) or found.name.partition(".")[0] not in _distributed()
 
 
+def installed(path: str) -> bool:
+    """Say whether a file lies in the folders installed packages and the standard library live in (links
+    unresolved)."""
+    return any(Path(os.path.abspath(path)).is_relative_to(root) for root in _installed())
+
+
 @cache
 def _installed() -> tuple[Path, ...]:
-    """Return the folders installed packages and the standard library live in."""
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages()}
     return tuple(Path(os.path.abspath(root)) for root in roots if root)
 

@@ -15,7 +15,6 @@ import importlib.util
 import json
 import os
 import platform
-import py_compile
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -60,27 +59,6 @@ def changed_files(state: dict[str, str], fn: str) -> list[str]:
 def project_files(fn: str) -> list[str]:
     """Return the project's Python files a step function may run (its module, what it imports, packages)."""
     return sorted(_closure(fn)[0])
-
-
-def checked_bytecode(paths: list[str]) -> None:
-    """Make Python check the source of each file against its bytecode cache on import (PEP 552).
-
-    A timestamp cache is stale after a same-size edit within the second it was written; a
-    checked-hash one is never used for other source. With bytecode writing off, stale caches go.
-    """
-    for path in paths:
-        cached = importlib.util.cache_from_source(path)
-        with contextlib.suppress(OSError), open(cached, "rb") as handle:
-            header = handle.read(8)
-            if header[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(header[4:8], "little") & 3 == 3:
-                continue
-        if sys.dont_write_bytecode:
-            with contextlib.suppress(OSError):
-                os.remove(cached)
-            continue
-        with contextlib.suppress(OSError, py_compile.PyCompileError):
-            py_compile.compile(path, cfile=cached, doraise=True,
-                               invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
 
 
 @cache

@@ -17,7 +17,8 @@ from mlops.common.errors import StepError
 from mlops.plan.functions import step_function
 from mlops.plan.steps import StepCall
 from mlops.run import progress, provenance, signals
-from mlops.run.code import checked_bytecode, project_files
+from mlops.run.bytecode import checked_bytecode
+from mlops.run.code import project_files
 from mlops.run.failure import import_failed, step_failed
 from mlops.run.progress import takes_progress
 from mlops.run.reads import Reads, TrackedParams, shown_reads

@@ -137,3 +137,11 @@ def test_bad_input_gives_one_line_and_writes_nothing(demo: Path, change, args, m
     assert lines[0].startswith("mlops: error: ") and message in lines[0], lines[0]
     assert "Traceback" not in result.stderr
     assert files(project) == before
+
+
+@pytest.mark.parametrize("backend", ["sqlite3", "dbm"])
+def test_another_backend_asked_to_open_our_state_file_is_one_line(ran_project: Path, backend: str) -> None:
+    result = run_doit(ran_project, "--backend", backend)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"mlops: error: --backend {backend}: ") and "--db-file" in result.stderr
+    assert len(result.stderr.splitlines()) == 1

@@ -203,3 +203,41 @@ def test_every_way_a_step_reaches_project_code_is_tracked(ran_project: Path, tmp
         assert run_doit(ran_project, "why", "train:a").stdout == "train:a: up to date\n", relative
     (ran_project / "helper.py").unlink()
     assert run_doit(ran_project, "why", "train:a").stdout == "train:a: code missing: helper.py\n"
+
+
+REGISTRY = ("REG = {}\n\n\ndef register(name):\n    def add(f):\n        REG[name] = f\n        return f\n"
+            "    return add\n\n\n")
+
+
+@pytest.mark.parametrize("helper", [
+    REGISTRY + "@register('t')\ndef tag():\n    return 'A'\n",  # a decorator puts it in a registry on import
+    "def __getattr__(name):\n    if name == 'tag':\n        return lambda: 'A'\n    raise AttributeError(name)\n",
+], ids=["registry", "module-getattr"])
+def test_code_reached_through_a_decorator_or_a_modules_getattr_is_tracked(ran_project: Path, helper: str) -> None:
+    (ran_project / "helper.py").write_text(helper)
+    call = "REG['t']()" if "REG" in helper else "tag()"
+    edit(ran_project / "tiny_steps.py", "import json\n", f"import json\n\nfrom helper import {call[:3]}\n")
+    edit(ran_project / "tiny_steps.py", "|{token}", "|{token}|{" + call + "}")
+    assert doit(ran_project, "train:a") >= {"train:a"}
+    edit(ran_project / "helper.py", "'A'", "'B'")
+    assert doit(ran_project, "train:a") >= {"train:a"}
+    assert (ran_project / "outputs/dev/a/train/model.pkl").read_text().endswith("|B")
+
+
+def test_a_module_on_pythonpath_in_a_namespace_an_installed_distribution_shares_is_tracked_by_content(
+        ran_project: Path, tmp_path: Path) -> None:
+    lib, installed = tmp_path / "lib", tmp_path / "installed"
+    (lib / "nsco").mkdir(parents=True)
+    (lib / "nsco" / "utils.py").write_text("def tag():\n    return 'A'\n")
+    (installed / "nsco" / "core").mkdir(parents=True)
+    (installed / "nsco" / "core" / "__init__.py").write_text("")
+    (installed / "nsco_core-1.0.dist-info").mkdir()
+    (installed / "nsco_core-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: nsco-core\n"
+                                                                    "Version: 1.0\n")
+    (installed / "nsco_core-1.0.dist-info" / "top_level.txt").write_text("nsco\n")
+    edit(ran_project / "tiny_steps.py", "import json\n", "import json\n\nfrom nsco.utils import tag\n")
+    edit(ran_project / "tiny_steps.py", "|{token}", "|{token}|{tag()}")
+    env = {"PYTHONPATH": f"{lib}{os.pathsep}{installed}"}
+    assert doit(ran_project, "train:a", **env) >= {"train:a"}
+    (lib / "nsco" / "utils.py").write_text("def tag():\n    return 'B'\n")
+    assert doit(ran_project, "train:a", **env) >= {"train:a"}

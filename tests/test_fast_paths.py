@@ -194,3 +194,37 @@ def test_a_step_module_dodo_py_imports_runs_as_it_reads_now(tmp_path: Path) -> N
     assert doit(root, "train:a", **BYTECODE) == {"train:a"}
     assert "|ALPHA=0.5|" in (root / "outputs/dev/a/train/model.pkl").read_text()
     assert doit(root, "train:a", **BYTECODE) == set()
+
+
+def test_a_version_rewritten_in_place_in_a_distributions_metadata_reruns_its_users(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p", pipelines=("a",))
+    lib = tmp_path / "lib"
+    (lib / "extpkg").mkdir(parents=True)
+    (lib / "extpkg" / "__init__.py").write_text("")
+    (lib / "extpkg.egg-info").mkdir()  # as a legacy `pip install -e` (setup.py develop) keeps it
+    (lib / "extpkg.egg-info" / "top_level.txt").write_text("extpkg\n")
+    info = lib / "extpkg.egg-info" / "PKG-INFO"
+    info.write_text("Metadata-Version: 2.1\nName: extpkg\nVersion: 1.0\n")
+    edit(root / "tiny_steps.py", "import json\n", "import json\n\nimport extpkg  # noqa: F401\n")
+    env = {"PYTHONPATH": str(lib)}
+    assert doit(root, "train:a", **env) == {"prepare:a", "train:a"}
+    assert doit(root, "train:a", **env) == set()  # writes the fingerprint
+    info.write_text("Metadata-Version: 2.1\nName: extpkg\nVersion: 1.1\n")
+    assert doit(root, "train:a", **env) == {"prepare:a", "train:a"}
+
+
+def test_a_module_made_in_a_namespace_package_folder_found_first_is_seen(tmp_path: Path) -> None:
+    root = tiny_project(tmp_path / "p", pipelines=("a",))
+    lib = tmp_path / "lib"
+    (lib / "nspkg").mkdir(parents=True)
+    (lib / "nspkg" / "mod.py").write_text("def tag():\n    return 'LIB'\n")
+    (root / "nspkg").mkdir()
+    (root / "nspkg" / "other.py").write_text("X = 1\n")  # the project's part of the namespace package nspkg
+    edit(root / "tiny_steps.py", "import json\n", "import json\n\nfrom nspkg.mod import tag\n")
+    edit(root / "tiny_steps.py", "|{token}", "|{token}|{tag()}")
+    env = {"PYTHONPATH": str(lib)}
+    assert doit(root, "train:a", **env) == {"prepare:a", "train:a"}
+    assert doit(root, "train:a", **env) == set()  # writes the fingerprint
+    (root / "nspkg" / "mod.py").write_text("def tag():\n    return 'ROOT'\n")  # `nspkg.mod` is this one now
+    assert doit(root, "train:a", **env) == {"prepare:a", "train:a"}
+    assert (root / "outputs/dev/a/train/model.pkl").read_text().endswith("|ROOT")

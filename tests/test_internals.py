@@ -121,3 +121,17 @@ def test_omegaconfs_yaml_dialect_on_the_c_parser() -> None:
         f"omegaconf._utils.get_yaml_loader changed its dialect: adapt {HYDRA_ADAPTER}")
     with pytest.raises(yaml.YAMLError):
         hydra_adapter.parse_yaml("a: 1\na: 2\n")
+
+
+def test_doits_run_options_know_which_the_command_line_gave() -> None:
+    from doit.cmdparse import DefaultUpdate
+
+    options = DefaultUpdate()
+    options.set_default("backend", "dbm")
+    options.set_default("dep_file", ".doit.db")
+    options["backend"] = "sqlite3"  # as doit's parser sets what the command line gave
+    config = {"backend": "mlops", "dep_file": "outputs/dev/.doit-state.json"}
+    assert internals.run_option(options, config, "backend") == "sqlite3", DOIT_ADAPTER
+    assert internals.run_option(options, config, "dep_file") == "outputs/dev/.doit-state.json", DOIT_ADAPTER
+    options.update_defaults(config)
+    assert (options["backend"], options["dep_file"]) == ("sqlite3", "outputs/dev/.doit-state.json"), DOIT_ADAPTER

@@ -8,6 +8,8 @@
   `save_success` writes last for a task (the store journals the record then).
 - `status.reasons`: the reasons of `get_status`, by key (`doit why` explains them).
 - `task.targets` set in an up-to-date check: a dated step's target depends on its --date option.
+- `DefaultUpdate._non_default_keys`: the run options the command line gave (DOIT_CONFIG does not override
+  them), to know the state file and backend doit will open before it opens them.
 """
 
 from __future__ import annotations
@@ -47,3 +49,10 @@ def status_reasons(status: Any) -> dict[str, Any]:
 def set_targets(task: Any, targets: list[str]) -> None:
     """Point doit's missing-target check at these files (for the date this run asks for)."""
     task.targets = targets
+
+
+def run_option(options: Any, config: dict[str, Any], name: str) -> Any:
+    """Return the run option doit will use: the command line's, else dodo.py's DOIT_CONFIG, else doit's default."""
+    if name in getattr(options, "_non_default_keys", ()):
+        return options.get(name)
+    return config.get(name, options.get(name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import sys
 from collections.abc import Iterable
@@ -11,7 +12,8 @@ from typing import Any
 from doit.cmd_base import DodoTaskLoader
 
 from mlops.common.errors import ConfigError, MlopsError
-from mlops.doit_adapter import noop, session
+from mlops.doit_adapter import backend as backend_plugin
+from mlops.doit_adapter import internals, noop, session
 from mlops.doit_adapter.reporter import QuietPipe, Reporter
 from mlops.doit_adapter.tasks import KIND_MARK, date_value, takes_date
 from mlops.run import bytecode, signals
@@ -38,6 +40,15 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
         session.LOADER_ACTIVE.append(True)
         self.options = opt_values  # with DOIT_CONFIG's defaults merged in by the time tasks load
         super().setup(opt_values)
+
+    def load_doit_config(self) -> dict[str, Any]:
+        """Return dodo.py's DOIT_CONFIG, after checking that the state file the run will open can be opened."""
+        config: dict[str, Any] = super().load_doit_config()
+        try:
+            check_state_file(*(internals.run_option(self.options, config, name) for name in ("backend", "dep_file")))
+        except MlopsError as error:
+            sys.exit(f"mlops: error: {error}")
+        return config
 
     def load_tasks(self, cmd: Any, pos_args: list[str]) -> Any:
         """Check `pos_args` (task names, as doit parsed them), then create the tasks."""
@@ -94,6 +105,19 @@ def answer_no_op(current: session.Invocation, words: list[str], options: Any) ->
     out.write("".join(lines))
     out.flush()
     sys.exit(0)
+
+
+def check_state_file(backend: Any, state: Any) -> None:
+    """Fail in one line when another backend is asked to open a state file ours wrote (JSON): doit's dbm and
+    sqlite3 backends would stop with a traceback."""
+    state = str(state or "")
+    if backend in (None, backend_plugin.NAME, "json") or not os.path.isfile(state):
+        return
+    with open(state, "rb") as handle:
+        if handle.read(1) == b"{":
+            raise ConfigError(f"--backend {backend}: {state} was written by the {backend_plugin.NAME} backend, "
+                              f"which {backend} cannot read; leave --backend out, or give {backend} a state file of "
+                              "its own with --db-file")
 
 
 def check_kind_names(kinds: Iterable[str], commands: Iterable[str], namespace: dict[str, Any]) -> None:

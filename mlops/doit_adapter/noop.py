@@ -42,6 +42,7 @@ from mlops.common.files import parse_json, write_atomically
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.session import Invocation
 from mlops.plan import Step
+from mlops.run.locations import search_folders, version_sources
 from mlops.run.uptodate import CODE_SUFFIXES, made_for
 from mlops.state.failures import FOLDER as FAILURES
 from mlops.state.store import StateDB
@@ -158,6 +159,7 @@ class Fingerprint:
             watched[step.task] = {str(root / path) for path in files}
             code = [str(root / path) for path in made["code"] if os.path.splitext(path)[1] in CODE_SUFFIXES]
             shared.update(code, (os.path.dirname(path) for path in code))
+            shared.update(folder for path in code for folder in search_folders(path))
         return watched
 
     def _shared(self, backend: StateDB) -> Iterable[str]:
@@ -165,7 +167,7 @@ class Fingerprint:
         root, env_dir = self.started.config.root, self.started.config.root / self.started.env_dir
         yield from (os.path.abspath(backend.name), os.path.abspath(backend.journal), str(env_dir / FAILURES))
         yield from (self.dodo, str(root / "pyproject.toml"))
-        yield from (entry or str(root) for entry in sys.path)
+        yield from version_sources()  # the folders Python imports from, and the installed versions
         # mlops itself, and what dodo.py imported from the project (its own tasks may live there).
         project = root.resolve()
         for name, module in list(sys.modules.items()):

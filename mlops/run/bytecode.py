@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
-from mlops.run.closure import installed
+from mlops.run.locations import installed
 
 
 def checked_bytecode(paths: list[str]) -> None:

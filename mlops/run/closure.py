@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
-import site
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 from mlops.plan.functions import Found, find_module, step_function
+from mlops.run.locations import tracked_as_source
 from mlops.run.source import STAR, ModuleCode, Part
 
 Reader = Callable[[str, str], ModuleCode | None]  # (file, module name) -> its code, None if it does not parse
@@ -72,7 +70,7 @@ def parts(code: ModuleCode | None, used: set[str] | None) -> list[Part]:
 def locate(name: str) -> Found | None:
     """Return module `name` when it is the project's (a file or namespace package inside it), else None."""
     found = find_module(name)
-    if found is None or not _is_local(found):
+    if found is None or not tracked_as_source(found):
         return None
     if found.origin is not None and not os.path.isfile(found.origin):
         return None
@@ -84,41 +82,9 @@ def _third_party(name: str) -> bool:
     """Say whether `name` is an installed module outside the project and the standard library."""
     top = name.partition(".")[0]
     found = find_module(top)
-    if found is None or _is_local(found):
+    if found is None or tracked_as_source(found):
         return False
     return top not in sys.stdlib_module_names and top not in sys.builtin_module_names
-
-
-def _is_local(found: Found) -> bool:
-    """Say whether a module is code to track by its content: the project's own files, and modules no installed
-    distribution provides (a folder on PYTHONPATH), links unresolved; installed distributions (an editable
-    install too, and a virtual environment kept in the project) are tracked by their version instead."""
-    where = found.origin or next(iter(found.folders or ()), None)
-    if not where or (not os.path.isabs(where) and not os.path.exists(where)):
-        return False
-    path = Path(os.path.abspath(where))
-    if installed(str(path)):
-        return False
-    return path.is_relative_to(Path(os.path.abspath(Path.cwd()))) or found.name.partition(".")[0] not in _distributed()
-
-
-def installed(path: str) -> bool:
-    """Say whether a file lies in the folders installed packages and the standard library live in (links
-    unresolved)."""
-    return any(Path(os.path.abspath(path)).is_relative_to(root) for root in _installed())
-
-
-@cache
-def _installed() -> tuple[Path, ...]:
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages()}
-    return tuple(Path(os.path.abspath(root)) for root in roots if root)
-
-
-@cache
-def _distributed() -> frozenset[str]:
-    """Return the top-level modules that installed distributions provide (asked only for code outside both the
-    project and the installed folders)."""
-    return frozenset(importlib.metadata.packages_distributions())
 
 
 def _submodules(found: Found) -> list[str]:

@@ -15,7 +15,6 @@ import importlib.util
 import json
 import os
 import platform
-import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,6 +26,7 @@ from mlops.common import identity
 from mlops.common.files import parse_json, settings, write_atomically
 from mlops.plan.functions import shown_path
 from mlops.run.closure import closure, parts
+from mlops.run.locations import version_sources
 from mlops.run.source import ModuleCode, digest_of, read_module
 
 PYTHON = "python"
@@ -136,10 +136,10 @@ def _version(dist: str) -> str:
 
 
 def _versions_cache(cache_dir: Path) -> dict[str, Any]:
-    """Return the cached versions by top-level module, valid while every folder Python imports from keeps its
-    identity (an install or upgrade adds or removes a `.dist-info` folder there; a virtual environment kept in
-    the project counts like any other)."""
-    sites = {entry: identity.record(entry) for entry in sys.path if entry}
+    """Return the cached versions by top-level module, valid while every file and folder the versions are read
+    from keeps its identity (`locations.version_sources`: a virtual environment kept in the project counts like
+    any other)."""
+    sites = {path: identity.record(path) for path in version_sources()}
     with contextlib.suppress(OSError, ValueError, TypeError):
         cached = parse_json((cache_dir / VERSIONS_FILE).read_text())
         if (isinstance(cached, dict) and None not in sites.values() and cached.get("sites") == sites

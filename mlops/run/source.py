@@ -30,9 +30,10 @@ class ModuleCode:
     defs: dict[str, Part]
 
     def used_by(self, names: Iterable[str]) -> list[Part]:
-        """Return the parts that using `names` of the module may run: the body, those names and what they name."""
+        """Return the parts that using `names` of the module may run: the body, those names and what they name,
+        and a module-level `__getattr__` (it answers for names the module does not bind)."""
         found: dict[str, Part] = {}
-        waiting = [*self.body.names, *names]
+        waiting = [*self.body.names, *names, "__getattr__"]
         while waiting:
             name = waiting.pop()
             if name in self.defs and name not in found:
@@ -50,8 +51,10 @@ def read_module(source: bytes, filename: str, package: str) -> ModuleCode:
     tree = ast.parse(source, filename)
     _drop_docstring(tree)
     aliases = _module_aliases(tree, package)
+    # A decorated definition is part of the body: its decorators run on import, and may put it anywhere (a
+    # registry the step reads by a computed name).
     defs = {node.name: node for node in tree.body
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.decorator_list}
     named = {id(node) for node in defs.values()}
     # A definition named twice: the first is part of the body. A `__main__` block never runs on import.
     rest = [node for node in tree.body if id(node) not in named and not _main_block(node)]

@@ -44,7 +44,8 @@ def install() -> None:
 
 
 def checkpoint() -> None:
-    """Raise the stop a signal asked for, if one did and its exception was lost on the way."""
+    """Raise the stop a signal asked for, if one did: its exception, raised wherever the signal arrived, was lost
+    (in a finalizer) or caught on the way, since this runs only between tasks and steps."""
     if _stopped:
         raise Stopped(EXIT_CODES[_stopped[0]])
 

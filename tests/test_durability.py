@@ -360,6 +360,24 @@ def test_a_second_run_of_the_same_task_waits_and_finds_it_made(project: Path) ->
     assert ran(run_doit(project, "train:slow")) == set()
 
 
+def test_a_step_another_run_remade_exactly_as_it_was_is_taken_not_made_again(project: Path) -> None:
+    open_gate(project)
+    assert run_doit(project, "train:slow").returncode == 0
+    (project / "gate.slow").unlink()
+    model = project / "outputs" / "dev" / "slow" / "train" / "model.pkl"
+    model.write_text("edited by hand")  # both runs find the step to make, and make the record it had
+    first = start_doit(project, "train:slow")
+    wait_for(lambda: slow_step_started(project))
+    second = start_doit(project, "train:slow")
+    assert second.stderr is not None
+    assert f"train:slow is running in process {first.pid}; waiting for it" in second.stderr.readline()
+    open_gate(project)
+    assert first.wait(timeout=60) == 0 and second.wait(timeout=60) == 0
+    assert second.stdout is not None
+    assert "~  train:slow (made by another run meanwhile, as this run would make it)\n" in second.stdout.read()
+    assert model.read_text() == "partial model...complete, seed 1"
+
+
 def test_a_second_run_with_another_config_waits_and_then_runs_the_step_itself(project: Path) -> None:
     first = start_doit(project, "train:slow")
     wait_for(lambda: slow_step_started(project))

@@ -123,7 +123,7 @@ def test_dumpdb_prints_the_state(ran_project: Path) -> None:
     result = run_doit(ran_project, "dumpdb")
     assert result.returncode == 0
     state = json.loads(result.stdout)
-    assert set(state["train:a"]["_values_:"]["made"][""]) == {"reads", "files", "code", "outputs"}
+    assert set(state["train:a"]["_values_:"]["made"][""]) == {"reads", "files", "code", "outputs", "id"}
 
 
 @pytest.mark.parametrize("command", ["list --all", "why", "print_config", "", "clean --dry-run"])

@@ -106,7 +106,7 @@ class Oracle(RuleBasedStateMachine):
         first, second = (self.start_doit(self.project, words, log) for _ in range(2))
         results = [finished(first), finished(second)]
         calls = log.read_text().split() if log.exists() else []
-        assert len(calls) == len(set(calls)), f"a step ran twice: {sorted(calls)}"
+        assert len(calls) == len(set(calls)), f"doit {' '.join(words)} twice at once: a step ran twice: {sorted(calls)}"
         expected = self.doit(cold, words)
         assert [result.returncode for result in results] == [expected.returncode] * 2, explain(words, *results)
         made = [ran(result) for result in results]

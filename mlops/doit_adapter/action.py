@@ -79,7 +79,8 @@ class StepAction:
             # Under the task's lock, what is saved now stays the last record of this task until we save. A
             # record other than the one this run's check judged was saved by another run since this one
             # loaded the state (it may have finished the step before this run reached it, without a wait):
-            # taken if it is exactly what this run would make.
+            # taken if it is exactly what this run would make. (Each record has an id of its making: a step remade
+            # exactly as it was is still a record other than the one judged.)
             records = saved_records(task.name)
             key = record_key(date)
             judged, fresh = made_records(internals.saved_values(task.name)).get(key), records.get(key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -107,8 +108,11 @@ def consumed(step: Step, digests: DigestCache) -> dict[str, str]:
 def made_record(reads: dict[str, Any], files: dict[str, str], code: dict[str, str], outputs: Iterable[str],
                 digests: DigestCache, published: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Return the record of a step run: what it read, the files it consumed, its code, the digest of each output
-    (`published`: as the runner hashed them before moving them into place)."""
-    return {"reads": reads, "files": files, "code": code, "outputs": output_digests(outputs, digests, published)}
+    (`published`: as the runner hashed them before moving them into place), and an id of this making: a run
+    that remakes a step exactly as it was still leaves a new record, which another run waiting on the step's
+    lock finds (and takes) instead of making the step once more."""
+    return {"reads": reads, "files": files, "code": code, "outputs": output_digests(outputs, digests, published),
+            "id": uuid.uuid4().hex}
 
 
 def config_reasons(step: Step, reads: dict[str, Any] | None, date: str | None) -> list[str]:

@@ -7,9 +7,10 @@
 - the same command again runs nothing (no step reruns for nothing).
 
 Edits: an input, a step module, or a module only one pipeline imports, switched to another version in place,
-in place with its mtime put back, or by a new file renamed over it, or touched; a pipeline file; the value of an
-environment variable the config reads. Commands: full and narrowed runs, command-line values, dates, sweeps;
-two at once (no step runs twice, and together they run what one run would); one killed in the middle of a step.
+in place with its mtime put back, or by a new file renamed over it, or touched (then `doit`); a pipeline file;
+the value of an environment variable the config reads. Commands: full and narrowed runs, command-line values,
+dates, sweeps; two at once (no step runs twice, and together they run what one run would); one killed in the
+middle of a step.
 
 A few commands run in the default suite; `pytest -m soak` runs many (MLOPS_ORACLE_COMMANDS, 200 by default).
 """
@@ -76,8 +77,10 @@ class Oracle(RuleBasedStateMachine):
 
     @rule(name=st.sampled_from(FILES))
     def touch(self, name: str) -> None:
-        """Touch a file: its mtime moves, its content stays."""
+        """Touch a file (its mtime moves, its content stays), as a checkout or an editor's save does, then run
+        `doit`: judged by the files' stats, every step stays up to date."""
         os.utime(self.project / name)
+        self.command(())
 
     @rule(salt=st.sampled_from([None, "s1", "s2"]))
     def environment_value(self, salt: str | None) -> None:

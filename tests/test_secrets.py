@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from helpers import run_doit, tiny_project
+from mlops.common import secrets
+from mlops.common.names import one_line
+from mlops.plan.steps import StepCall
+from mlops.run.failure import step_failed
 
 SENTINEL = "SENTINEL-1234"
 FAILING = '''\
@@ -81,3 +87,48 @@ def test_the_sentinel_appears_nowhere(tmp_path: Path) -> None:
     for path in project.rglob("*"):
         if path.is_file():
             assert SENTINEL.encode() not in path.read_bytes(), path
+
+
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n" \
+      "-----END PRIVATE KEY-----"
+
+
+@pytest.fixture
+def noted() -> Iterator[None]:
+    """Secrets noted by a test are forgotten after it (the set is the process's)."""
+    kept = set(secrets._values)
+    yield
+    secrets._values.clear()
+    secrets._values.update(kept)
+
+
+def failure_of(message: str, params: dict[str, Any]) -> str:
+    try:
+        raise ValueError(message)
+    except ValueError as error:
+        failed = step_failed(StepCall("train:a", "steps.train", {}, params, {}), error, None)
+    return f"{failed}\n{failed.trace}"
+
+
+def test_a_secret_of_several_lines_is_masked_before_the_message_is_put_on_one_line(noted: None) -> None:
+    secrets.note(PEM)
+    shown = failure_of(f"cannot load the key {PEM}", {"private_key": PEM})
+    for line in PEM.splitlines():
+        assert line not in shown
+    assert "cannot load the key ********" in shown
+
+
+def test_a_secret_across_the_cut_of_a_long_message_shows_none_of_its_characters(noted: None) -> None:
+    secret = "Zq7" + "x" * 30 + "Kp9"
+    secrets.note(secret)
+    message = "y" * 290 + secret  # the cut at 300 characters falls inside the secret
+    shown = failure_of(message, {})
+    assert "Zq7" not in shown and "yx" not in shown and "y********" in shown
+
+
+def test_a_secret_is_masked_as_an_error_escapes_it_and_line_by_line(noted: None) -> None:
+    secrets.note('ab\tcd"ef-secret')
+    assert secrets.redact(r'value ab\tcd"ef-secret typed') == "value ******** typed"
+    secrets.note("first line of it\nsecond line of it")
+    assert secrets.redact("it said: second line of it") == "it said: ********"
+    assert one_line("  a\tb  ", 2) == "a "

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from mlops.common.errors import ConfigError
+from mlops.common.secrets import redact
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # a pipeline name
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\Z")  # an env option
@@ -26,9 +27,11 @@ def check_date(value: Any, source: str) -> str:
     raise ConfigError(f"{source}: '{value}' is not a date; write {source}=YYYY-MM-DD")
 
 
-def one_line(text: str) -> str:
-    """Return `text` on one line, whitespace runs joined."""
-    return " ".join(text.split())
+def one_line(text: str, limit: int | None = None) -> str:
+    """Return `text` on one line, whitespace runs joined, cut to `limit` characters; secrets are masked first
+    (a secret of several lines, or one across the cut, no longer matches once the text is joined or cut)."""
+    joined = " ".join(redact(text).split())
+    return joined if limit is None else joined[:limit]
 
 
 def escaped(text: str) -> str:

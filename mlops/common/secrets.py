@@ -49,8 +49,12 @@ def leaves(value: Any) -> Iterator[Any]:
 def note(value: Any) -> None:
     """Note the strings in a secret value (at any depth), so that no text shows them."""
     for leaf in leaves(value):
-        if leaf is not None and not isinstance(leaf, bool) and len(str(leaf)) >= MIN_LENGTH:
-            _values.add(str(leaf))
+        if leaf is not None and not isinstance(leaf, bool):
+            text = str(leaf)
+            # as written, as a message escapes it, and line by line (a message may show one line of it)
+            for form in {text, text.encode("unicode_escape").decode("ascii"), *text.splitlines()}:
+                if len(form.strip()) >= MIN_LENGTH:
+                    _values.add(form)
 
 
 def note_all(values: Iterable[Any]) -> None:

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import InterpolationKeyError, OmegaConfBaseException
 
 from mlops.common.names import one_line
+from mlops.common.secrets import redact
 from mlops.config.model import CONF_DIR, PIPELINES
 
 
@@ -42,7 +43,7 @@ def missing_option(error: MissingConfigException) -> str:
     if error.options is not None and group:
         choices = ", ".join(sorted(error.options))
         return f"{group}={option}: no such option in {CONF_DIR}/{group}/; choose one of: {choices}"
-    return one_line(str(error).splitlines()[0])
+    return one_line(redact(str(error)).splitlines()[0])  # masked before a secret is cut at a line
 
 
 def hydra_error(error: Exception, conf_dir: Path) -> str:
@@ -67,7 +68,7 @@ def resolve_error(error: OmegaConfBaseException, raw: object, unset: list[str]) 
 
 def first_line(error: OmegaConfBaseException) -> str:
     """Return the message of an OmegaConf error without the key and type lines it appends."""
-    return one_line(str(getattr(error, "msg", error)).splitlines()[0] if str(error) else "")
+    return one_line(redact(str(getattr(error, "msg", error))).splitlines()[0] if str(error) else "")
 
 
 def where(key: str, files: dict[str, Path], root: Path) -> str:

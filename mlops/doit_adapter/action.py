@@ -16,7 +16,6 @@ from doit.exceptions import TaskFailed
 
 from mlops.common.errors import MlopsError, StepError, StepFailed
 from mlops.common.names import check_date, one_line
-from mlops.common.secrets import redact
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.backend import ADOPTED, ELAPSED, MADE_HERE, SAVED_BY_WORKER, WAITED, Backend
 from mlops.doit_adapter.check import StepCheck
@@ -58,7 +57,7 @@ class StepAction:
             self.check.failures.note(task.name, date, line)
             return TaskFailed(f"{task.name}: {line}")
         except BaseException as error:  # an interruption: the step runs again
-            self.check.failures.note(task.name, date, redact(one_line(f"{type(error).__name__}: {error}"))[:300])
+            self.check.failures.note(task.name, date, one_line(f"{type(error).__name__}: {error}", 300))
             raise
         self.check.failures.clear(task.name, date)
         return None

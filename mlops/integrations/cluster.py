@@ -90,10 +90,10 @@ class DaskExecutor:
         try:
             outcome = future.result()
         except KilledWorker as error:
-            raise StepError(f"the Dask workers running it died ({one_line(str(error))[:200]}); the step runs "
+            raise StepError(f"the Dask workers running it died ({one_line(str(error), 200)}); the step runs "
                             "again on the next run") from None
         except Exception as error:  # the cluster went away, the task was cancelled
-            raise StepError(f"Dask could not run it: {type(error).__name__}: {one_line(str(error))[:200]}") from None
+            raise StepError(f"Dask could not run it: {type(error).__name__}: {one_line(str(error), 200)}") from None
         finally:
             self._futures.discard(future)
         if isinstance(outcome, BaseException):
@@ -133,7 +133,7 @@ class DaskExecutor:
                 return Client(self._cluster)
             return Client(address, timeout=self.settings.timeout)
         except (OSError, TimeoutError, ValueError, TypeError) as error:
-            raise MlopsError(f"the Dask scheduler {address} cannot be reached ({one_line(str(error))[:200]}); "
+            raise MlopsError(f"the Dask scheduler {address} cannot be reached ({one_line(str(error), 200)}); "
                              "start it, or point dask.address at one that runs; or run here: executor=local") from None
 
     def close(self) -> None:
@@ -157,7 +157,7 @@ def check_workers(client: Any, project: Path, outputs: Path) -> str:
         answers = client.run(probe_worker, str(project), str(probe), token)
     except Exception as error:
         return (f"the Dask workers cannot run this project's code ({type(error).__name__}: "
-                f"{one_line(str(error))[:200]}); install the project on every worker")
+                f"{one_line(str(error), 200)}); install the project on every worker")
     finally:
         probe.unlink(missing_ok=True)
     if not answers:

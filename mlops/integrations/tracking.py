@@ -20,7 +20,6 @@ from typing import Any
 
 from mlops.common.files import parse_json, write_atomically
 from mlops.common.names import one_line
-from mlops.common.secrets import redact
 from mlops.integrations.tracking_settings import Settings, database, ready
 from mlops.plan import Step
 from mlops.plan.steps import StepCall
@@ -74,7 +73,7 @@ class Tracker:
             self._log(step, date)
             pending.unlink(missing_ok=True)
         except Exception as error:  # MLflow, its database or its server: any failure is one line
-            self.broken = redact(one_line(f"{type(error).__name__}: {error}"))[:300]
+            self.broken = one_line(f"{type(error).__name__}: {error}", 300)
             print(f"mlops: tracking: {task} was not logged to {self.settings.shown_uri} ({self.broken}); its "
                   "outputs and record are kept, and the next command that logs a step logs it and the rest of "
                   "this command's steps", file=sys.stderr)
@@ -146,7 +145,7 @@ class Tracker:
             try:
                 found.update(metrics(path))
             except (OSError, ValueError) as error:
-                reason = one_line(str(error))[:200]
+                reason = one_line(str(error), 200)
                 print(f"mlops: tracking: {task}: {path} holds no metrics MLflow can take ({reason}); its other "
                       "values and files are logged", file=sys.stderr)
         return found

@@ -47,7 +47,7 @@ def run_in_project(project: str, call: StepCall) -> Any:
     except MlopsError as error:
         return error
     except Exception as error:
-        return StepError(f"{type(error).__name__}: {one_line(str(error))[:300]}")
+        return StepError(f"{type(error).__name__}: {one_line(str(error), 300)}")
     finally:
         remember_project_modules(project, before)
 

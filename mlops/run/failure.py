@@ -24,7 +24,7 @@ def step_failed(call: StepCall, error: BaseException, call_site: TracebackType |
     if isinstance(error, SystemExit):
         what = f"called sys.exit({error.code!r}); a step reports a failure by raising an exception"
     else:
-        what = f"raised {type(error).__name__}: {one_line(_text(error))[:SHOWN]}"
+        what = f"raised {type(error).__name__}: {one_line(_text(error), SHOWN)}"
     try:
         params = json.dumps(masked(call.params), default=str, sort_keys=True)
     except TypeError:  # keys of mixed types (YAML's 1 and "a") cannot be sorted: in the section's order
@@ -41,7 +41,7 @@ def import_failed(dotted: str, module: str, error: BaseException) -> StepFailed:
               if not frame.filename.startswith("<frozen") and "/importlib/" not in frame.filename]
     lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames),
              *traceback.format_exception_only(type(error), error)]
-    what = f"{type(error).__name__}: {one_line(_text(error))[:SHOWN]}"
+    what = f"{type(error).__name__}: {one_line(_text(error), SHOWN)}"
     summary = f"cannot load step function '{dotted}': importing {module} raised {what}"
     return StepFailed(summary, "".join(lines).rstrip())
 

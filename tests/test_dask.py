@@ -5,6 +5,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from distributed import Client
 
-from helpers import STEPS, all_tasks, copy_project, doit, edit, environment, ran, run_doit, tiny_project, wait_for
+from helpers import REPO, STEPS, all_tasks, copy_project, doit, edit, environment, ran, run_doit, tiny_project, wait_for
 
 DASK = str(Path(sys.executable).parent / "dask")
 BLOCKING_TRAIN = '''
@@ -226,6 +227,7 @@ def test_without_an_address_a_local_cluster_runs_the_steps_and_stops_with_the_co
 def test_a_worker_drops_a_module_rewritten_with_the_same_size_and_timestamps(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch,
                                                                              settled: None) -> None:
+    from mlops.common.secrets import known
     from mlops.integrations import worker
     from mlops.plan import StepCall
 
@@ -244,6 +246,44 @@ def test_a_worker_drops_a_module_rewritten_with_the_same_size_and_timestamps(tmp
         before = module.stat()
         module.write_text(module.read_text().replace("'one'", f"'{value}'"))  # the same size
         os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime: the ctime tells
-        assert not isinstance(worker.run_in_project(str(project), call), Exception)
+        assert "reads" in worker.run_in_project(str(project), call, known())
         assert out.read_text() == value  # the code on disk now, not the module imported for the last step
     sys.modules.pop("worker_steps", None)
+
+
+SECRET = "dask-secret-4c1d9e"
+SECRET_STEPS = '''
+def train(inputs, params, outputs):
+    if params["fail"]:
+        raise ConnectionError(f"401 for {params['header']} at {params['db_url']}")
+    outputs["model"].write_text(f"{inputs['features'].read_text()}|{len(params['header'])}|{len(params['db_url'])}")
+'''
+
+
+def test_a_worker_masks_records_and_compares_secrets_as_doit_does(tmp_path: Path) -> None:
+    """On a worker whose `mlops` is the project's own (the README's layout: the worker drops and loads it anew)."""
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    shutil.copytree(REPO / "mlops", project / "mlops", ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "secret_steps.py").write_text(SECRET_STEPS)
+    edit(project / "conf/pipelines/a.yaml", "  fn: tiny_steps.train\n",
+         "  fn: secret_steps.train\n  fail: false\n  header: Bearer ${.api_token}\n"
+         "  db_url: postgres://svc:${oc.env:MLOPS_DB_PW}@host/db\n")
+    (tmp_path / "cluster").mkdir()
+    cluster = Cluster(tmp_path / "cluster")
+    try:
+        cluster.worker(prefix=("env", f"PYTHONPATH={project}"))
+        cluster.wait_for_workers(1)
+        env = {"MLOPS_TEST_TOKEN": SECRET, "MLOPS_DB_PW": SECRET[::-1]}
+        on_dask = ("executor=dask", f"dask.address={cluster.address}")
+        assert ran(run_doit(project, *on_dask, env=env)) == all_tasks(("a",))
+        assert ran(run_doit(project, *on_dask, env=env)) == set()  # recorded as compared: no rerun
+        failed = run_doit(project, *on_dask, "pipelines.a.train.fail=true", env=env)
+    finally:
+        cluster.stop()
+    said = failed.stdout + failed.stderr
+    assert failed.returncode == 1 and "ConnectionError: 401 for Bearer ******** at postgres://svc:********@host" in said
+    assert "secret_steps.py\", line 4, in train" in said and "/mlops/" not in said  # the step's frames only
+    for secret in (SECRET, SECRET[::-1]):
+        assert secret not in said
+        for path in project.rglob("*"):
+            assert not path.is_file() or secret.encode() not in path.read_bytes(), path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,9 +12,11 @@ import pytest
 
 from helpers import run_doit, tiny_project
 from mlops.common import secrets
+from mlops.common.canonical import canonical
 from mlops.common.names import one_line
 from mlops.plan.steps import StepCall
 from mlops.run.failure import step_failed
+from mlops.run.reads import stored_value
 
 SENTINEL = "SENTINEL-1234"
 FAILING = '''\
@@ -96,10 +100,12 @@ PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAg
 @pytest.fixture
 def noted() -> Iterator[None]:
     """Secrets noted by a test are forgotten after it (the set is the process's)."""
-    kept = set(secrets._values)
+    kept, key = set(secrets._values), dict(secrets._key)
     yield
     secrets._values.clear()
     secrets._values.update(kept)
+    secrets._key.clear()
+    secrets._key.update(key)
 
 
 def failure_of(message: str, params: dict[str, Any]) -> str:
@@ -132,3 +138,17 @@ def test_a_secret_is_masked_as_an_error_escapes_it_and_line_by_line(noted: None)
     secrets.note("first line of it\nsecond line of it")
     assert secrets.redact("it said: second line of it") == "it said: ********"
     assert one_line("  a\tb  ", 2) == "a "
+
+
+def test_a_secret_is_recorded_as_a_digest_keyed_per_project(tmp_path: Path, noted: None) -> None:
+    secrets.keep_key_in(tmp_path / ".mlops")
+    kept = stored_value(("api_token",), "1234")  # a PIN: an unkeyed digest is undone by trying 10,000 values
+    key = tmp_path / ".mlops" / "secret.key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_text()) == 64
+    unkeyed = hashlib.sha256(b"mlops-secret:" + canonical("1234").encode()).hexdigest()
+    assert unkeyed not in json.dumps(kept) and "1234" not in json.dumps(kept)
+    assert stored_value(("api_token",), "1234") == kept != stored_value(("api_token",), "1235")
+    secrets.keep_key_in(tmp_path / "elsewhere" / ".mlops")
+    assert stored_value(("api_token",), "1234") != kept  # another project's key: nothing to compare across
+    secrets.keep_key_in(tmp_path / ".mlops")
+    assert stored_value(("api_token",), "1234") == kept  # the kept key, read again

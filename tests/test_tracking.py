@@ -179,6 +179,17 @@ def test_runs_logged_to_a_real_tracking_server(tmp_path: Path, mlflow_server: st
     assert len(runs(mlflow_server, "demand-prod")) == 2
 
 
+@pytest.mark.long
+def test_a_password_in_the_tracking_url_is_printed_by_no_library(tmp_path: Path, mlflow_server: str) -> None:
+    project = tiny_project(tmp_path / "project", tracking=True)
+    password = "url-password-8d2f"
+    uri = mlflow_server.replace("http://", f"http://ci:{password}@")
+    result = run_doit(project, env={**NO_SERVER, "MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 0, result.stderr
+    assert len(runs(mlflow_server, "demand-dev")) == 2  # logged through the URL with its password
+    assert password not in result.stdout + result.stderr and "View run" not in result.stdout
+
+
 def test_a_first_run_stopped_while_it_makes_the_store_leaves_none_half_made(tmp_path: Path) -> None:
     project = tiny_project(tmp_path / "project", tracking=True)
     run = start_doit(project)

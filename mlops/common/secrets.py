@@ -5,13 +5,23 @@ and so is the password in a URL (`https://user:password@host`) and any string th
 value (`header: Bearer ${tracking.token}`): the
 values are noted as the config and the command line are read, and `redact` takes them out of
 any text.
+
+Where a record must tell whether a secret changed, it keeps a keyed digest of it (HMAC-SHA256), the key kept
+per project in `.mlops/secret.key` (0600, in no record, log or cache): a record that leaves the machine
+reveals nothing a guess could be checked against. A step run in another process (a Dask worker) gets the
+noted values and the key with its call (`Known`), so it masks, records and compares as doit's process does.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 # The one list of secret-looking key names (README, "Secrets"): any key along a path that matches.
@@ -20,7 +30,18 @@ SECRET_KEY = re.compile(r"pass(word|wd|phrase)|token|secret|credential|api_?key|
 MASK = "********"
 MIN_LENGTH = 4  # shorter values ("", "x", "1") are everywhere: masking them would hide nothing
 
+KEY_FILE = "secret.key"
+
 _values: set[str] = set()
+_key: dict[str, Any] = {}  # "folder": where the project's key is kept; "key": the key, once read
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a process knows of secrets, as data another process can take: the noted values and the key."""
+
+    values: frozenset[str]
+    key: bytes
 
 
 @functools.cache
@@ -83,3 +104,58 @@ def redact(text: str) -> str:
     for value in sorted(_values, key=len, reverse=True):
         text = text.replace(value, MASK)
     return text
+
+
+def keep_key_in(folder: Path) -> None:
+    """Keep the key for digests of secret values in `folder` (made on first use)."""
+    if _key.get("folder") != folder:
+        _key.clear()
+        _key["folder"] = folder
+
+
+def digest(blob: bytes) -> str:
+    """Return the keyed digest of a secret value's bytes (the same for the same value, in one project)."""
+    return hmac.new(_project_key(), blob, hashlib.sha256).hexdigest()
+
+
+def known() -> Known:
+    """Return what this process knows of secrets, for a step run in another process."""
+    return Known(frozenset(_values), _project_key())
+
+
+def adopt(knowledge: Known) -> None:
+    """In another process: mask and digest as the process that sent `knowledge` does."""
+    _values.update(knowledge.values)
+    _key.clear()
+    _key["key"] = knowledge.key
+
+
+def _project_key() -> bytes:
+    if "key" not in _key:
+        folder = _key.get("folder")
+        _key["key"] = _read_key(folder / KEY_FILE) if folder is not None else os.urandom(32)
+    return bytes(_key["key"])
+
+
+def _read_key(path: Path) -> bytes:
+    """Return the key kept at `path`, made first if there is none (0600; two runs making it at once agree)."""
+    try:
+        return bytes.fromhex(path.read_text())
+    except FileNotFoundError:
+        pass
+    except ValueError:  # damaged: a new key (each secret read is then new: its step runs once more)
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.{os.getpid()}")
+    descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(os.urandom(32).hex())
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(staged, path)  # the first of two runs making it wins; the other reads the first's
+    except FileExistsError:
+        pass
+    finally:
+        staged.unlink()
+    return bytes.fromhex(path.read_text())

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 import platform
@@ -36,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mlops.common import identity
+from mlops.common import identity, secrets
 from mlops.common.canonical import canonical
 from mlops.common.files import parse_json, write_atomically
 from mlops.doit_adapter import internals
@@ -212,4 +211,5 @@ def _key(started: Invocation, words: list[str], options: dict[str, str]) -> str:
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    # keyed: the command and the config may hold secrets, which a plain digest would let a guess be checked against
+    return secrets.digest(text.encode())

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlops.common import secrets
 from mlops.common.errors import ConfigError
 from mlops.config import CommandLine, Config, keep, load
 from mlops.config.sweeps import Variant, split_sweeps
@@ -88,6 +89,7 @@ _started: list[Invocation] = []  # the invocation dodo.py started in this proces
 @functools.cache
 def invocation(root: Path) -> Invocation:
     """Return this process's invocation for the project at `root` (ConfigError on bad input)."""
+    secrets.keep_key_in(root / ".mlops")
     command_line, variants = split_sweeps(CommandLine.from_words(internals.command_line_words()))
     cfg = load(root, command_line)
     kinds = step_kinds(cfg.values)

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops.common.errors import ConfigError, MlopsError, StepError
+from mlops.common.errors import ConfigError, MlopsError, StepError, StepFailed
 from mlops.common.names import one_line
+from mlops.common.secrets import known
 from mlops.plan.steps import StepCall
 from mlops.run import signals
 
@@ -84,7 +85,7 @@ class DaskExecutor:
         from mlops.integrations.worker import run_in_project
 
         client = self._connected()
-        future = client.submit(run_in_project, str(self.project), call, pure=False,
+        future = client.submit(run_in_project, str(self.project), call, known(), pure=False,
                                key=f"{call.task}-{secrets.token_hex(4)}")
         self._futures.add(future)
         try:
@@ -96,9 +97,11 @@ class DaskExecutor:
             raise StepError(f"Dask could not run it: {type(error).__name__}: {one_line(str(error), 200)}") from None
         finally:
             self._futures.discard(future)
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome  # type: ignore[no-any-return]
+        if "failed" in outcome:
+            raise StepFailed(outcome["failed"], outcome["trace"])
+        if "error" in outcome:
+            raise StepError(outcome["error"])
+        return outcome["reads"]  # type: ignore[no-any-return]
 
     def cancel(self) -> None:
         """Cancel the steps running on the cluster (on SIGINT or SIGTERM)."""

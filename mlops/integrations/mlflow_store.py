@@ -15,6 +15,8 @@ from pathlib import Path
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+# MLflow prints `View run ... at: <tracking URL>` for each run, a password in the URL included
+os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
 
 from mlflow.entities import Metric, Param, RunTag  # after the settings above
 from mlflow.exceptions import MlflowException

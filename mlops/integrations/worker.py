@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlops.common import identity
-from mlops.common.errors import MlopsError, StepError
+from mlops.common import identity, secrets
+from mlops.common.errors import MlopsError, StepFailed
 from mlops.common.names import one_line
+from mlops.common.secrets import redact
 from mlops.plan.steps import StepCall
 from mlops.run.bytecode import guard_imports
 from mlops.run.code import project_files
@@ -35,21 +36,33 @@ def probe_worker(project: str, probe: str, token: str) -> str:
     return ""
 
 
-def run_in_project(project: str, call: StepCall) -> Any:
-    """On a worker: run the step in the project folder, its modules importable; return what it read, or the
-    failure (returned, not raised: a worker's log of a raised task would show the step's parameters)."""
+def run_in_project(project: str, call: StepCall, known: secrets.Known) -> dict[str, Any]:
+    """On a worker: run the step in the project folder, its modules importable, knowing the secrets doit's process
+    knows; return what it read ({"reads": ...}) or its failure as data ({"failed": line, "trace": ...} or
+    {"error": line}): a raised task would show the step's parameters in the worker's log, and an exception's
+    class is the one of the modules the step loaded, which a worker may have loaded anew."""
     enter_project(project)
+    secrets.adopt(known)
     guard_imports()
     forget_project_modules(project)
     before = {os.path.join(project, path): identity.record(path) for path in project_files(call.fn)}
     try:
-        return run_step(call)
-    except MlopsError as error:
-        return error
+        return {"reads": run_step(call)}
     except Exception as error:
-        return StepError(f"{type(error).__name__}: {one_line(str(error), 300)}")
+        return failure(error)
     finally:
         remember_project_modules(project, before)
+
+
+def failure(error: Exception) -> dict[str, str]:
+    """Return a step's failure as data, its kind told by the names of its classes, masked by this process."""
+    kinds = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(error).__mro__}
+    line = redact(Exception.__str__(error))  # its text as raised: a class loaded anew masks with what it knows
+    if f"{StepFailed.__module__}.{StepFailed.__qualname__}" in kinds:
+        return {"failed": line, "trace": redact(str(getattr(error, "trace", "")))}
+    if f"{MlopsError.__module__}.{MlopsError.__qualname__}" in kinds:
+        return {"error": line}
+    return {"error": f"{type(error).__name__}: {one_line(line, 300)}"}
 
 
 _ran: dict[str, list[int] | None] = {}  # on a worker: each project module's file identity as its steps ran it

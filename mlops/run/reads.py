@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from mlops.common import secrets
 from mlops.common.canonical import canonical
 from mlops.common.secrets import MASK, holds_secret, secret_path
 from mlops.plan.steps import MISSING
 
-SECRET_DIGEST = "__mlops_secret_sha256__"
+SECRET_DIGEST = "__mlops_secret_hmac__"  # a keyed digest (common.secrets.digest)
 MAPPING = {"__mlops_mapping__": True}  # a read that saw a mapping, whose content is read key by key
 PRESENT = {"__mlops_present__": True}  # a membership test that found the key (`key in params`)
 ITEMS = "__mlops_items__"  # a mapping with keys other than strings, kept as [key, value] pairs
@@ -143,7 +143,7 @@ def _order(key: Key) -> tuple[str, str]:
 
 def _digest(value: Any) -> dict[str, str]:
     blob = canonical(value).encode()
-    return {SECRET_DIGEST: hashlib.sha256(b"mlops-secret:" + blob).hexdigest()}
+    return {SECRET_DIGEST: secrets.digest(b"mlops-secret:" + blob)}
 
 
 def changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:

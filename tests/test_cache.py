@@ -50,6 +50,26 @@ def test_env_values_never_reach_the_disk(project: Path) -> None:
             assert "SENTINEL-1234" not in text and "user-quill" not in text, path
 
 
+@pytest.mark.parametrize("override", ["tracking.uri=http://ci:url-pw-77aa@127.0.0.1:5000",
+                                      "+extra=[postgres://svc:url-pw-77aa@host/db]"])
+def test_a_url_password_typed_on_the_command_line_never_reaches_the_disk(project: Path, override: str) -> None:
+    cache = stored(project, ["env=sandbox", override])
+    assert cache.load(["env=sandbox", override]) is None  # composed every time instead
+    assert not any("url-pw-77aa" in path.read_text() for path in project.rglob("*") if path.is_file())
+
+
+def test_a_value_decoded_from_an_environment_variable_never_reaches_the_disk(project: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLOPS_DECODED", "{pin: 82731, port: 5000}")
+    with (project / "conf" / "config.yaml").open("a") as config:
+        config.write("extra: ${oc.decode:${oc.env:MLOPS_DECODED}}\n")
+    overrides = ["env=sandbox"]
+    assert compose(project, overrides).values["extra"] == {"pin": 82731, "port": 5000}
+    cache = stored(project, overrides)
+    assert cache.load(overrides) is None
+    assert not any("82731" in path.read_text() for path in (project / ".mlops").rglob("*") if path.is_file())
+
+
 @pytest.mark.parametrize("change", [
     lambda root: (root / "conf" / "pipelines" / "pipeline_1.yaml").write_text(
         (root / "conf" / "pipelines" / "pipeline_1.yaml").read_text().replace("alpha: 1.0", "alpha: 2.0")),

@@ -21,6 +21,7 @@ from typing import Any
 
 from mlops.common import identity
 from mlops.common.files import parse_json, write_atomically
+from mlops.common.secrets import URL_PASSWORD
 from mlops.config import derive
 from mlops.config.model import CONF_DIR, Config
 from mlops.config.words import secret_override
@@ -97,8 +98,8 @@ class ConfigCache:
         """Save `cfg` for `overrides`, unless it used a resolver whose result the cache cannot vouch for."""
         if not cfg.resolvers <= PURE_RESOLVERS:
             return
-        if any(secret_override(override) for override in overrides):
-            return  # a secret typed on the command line: never written anywhere, so composed every time
+        if any(secret_override(override) or URL_PASSWORD.search(override) for override in overrides):
+            return  # a secret typed on the command line (a URL's password too): never written, composed every time
         if "\\u0000" in json.dumps(cfg.values, default=repr):
             return  # a NUL in a value could read as one of the placeholders below: composed every time
         names = sorted(cfg.env_names)

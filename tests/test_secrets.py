@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from mlops.common.canonical import canonical
 from mlops.common.names import one_line
 from mlops.plan.steps import StepCall
 from mlops.run.failure import step_failed
+from mlops.run.masking import masked_prints
 from mlops.run.reads import stored_value
 
 SENTINEL = "SENTINEL-1234"
@@ -152,3 +154,15 @@ def test_a_secret_is_recorded_as_a_digest_keyed_per_project(tmp_path: Path, note
     assert stored_value(("api_token",), "1234") != kept  # another project's key: nothing to compare across
     secrets.keep_key_in(tmp_path / ".mlops")
     assert stored_value(("api_token",), "1234") == kept  # the kept key, read again
+
+
+def test_a_steps_own_prints_are_masked_line_by_line(noted: None, capsys: pytest.CaptureFixture[str]) -> None:
+    secrets.note("print-secret-5521")
+    with masked_prints():
+        print("token:", "print-secret-", end="")  # a secret written in parts is still one line
+        print("5521")
+        sys.stderr.write("err print-secret-5521\n")
+        print("unended print-secret-5521", end="")
+    print("after print-secret-5521")  # the streams are the test's own again
+    out, err = capsys.readouterr()
+    assert out == "token: ********\nunended ********after print-secret-5521\n" and err == "err ********\n"

@@ -113,6 +113,12 @@ def keep_key_in(folder: Path) -> None:
         _key["folder"] = folder
 
 
+def has_key() -> bool:
+    """Say whether the project's key exists (a digest made with it may have been kept), without making it."""
+    folder = _key.get("folder")
+    return "key" in _key or (folder is not None and (folder / KEY_FILE).is_file())
+
+
 def digest(blob: bytes) -> str:
     """Return the keyed digest of a secret value's bytes (the same for the same value, in one project)."""
     return hmac.new(_project_key(), blob, hashlib.sha256).hexdigest()

@@ -62,11 +62,15 @@ class Fingerprint:
         self.started = started
         self.dodo = str(Path(str(options.get("dodoFile") or "dodo.py")).resolve())
         self.words, self.options = words, {name: str(options.get(name)) for name in KEYED_OPTIONS}
-        command = json.dumps([words, list(started.command_line.overrides)])
-        self.path = started.config.root / started.env_dir / FOLDER / f"{_digest(command)[:24]}.json"
         self.begun = identity.now()
         self.printed: list[str] = []
         self.spoiled = False  # something ran, failed or was ignored: this run was no no-op
+
+    @functools.cached_property
+    def path(self) -> Path:
+        """Return the fingerprint's file (its name a keyed digest of the command, which may hold a secret)."""
+        command = json.dumps([self.words, list(self.started.command_line.overrides)])
+        return self.started.config.root / self.started.env_dir / FOLDER / f"{_digest(command)[:24]}.json"
 
     @functools.cached_property
     def key(self) -> str:
@@ -89,6 +93,8 @@ class Fingerprint:
     def saved(self) -> dict[str, Any] | None:
         """Return the fingerprint of this command's last no-op, if it was for this config and options and
         what all steps share (the state, the code, the tools) is as it was then."""
+        if not secrets.has_key():
+            return None  # no fingerprint was written without it (and a bad command makes no key)
         try:
             saved = parse_json(self.path.read_text())
             if not isinstance(saved, dict) or saved.get("key") != self.key or not identity.unchanged(saved["shared"]):
@@ -120,8 +126,9 @@ class Fingerprint:
 
     def write(self) -> None:
         """Write the fingerprint if this run was a no-op and nothing it depended on changed while it ran."""
-        with contextlib.suppress(OSError):
-            self.path.unlink(missing_ok=True)  # whatever the outcome, an older fingerprint is stale now
+        if secrets.has_key():
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)  # whatever the outcome, an older fingerprint is stale now
         if self.spoiled or len(self.printed) != len(self._steps()):  # a run stopped before it saw every step
             return
         try:

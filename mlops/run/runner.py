@@ -20,6 +20,7 @@ from mlops.run import progress, provenance, signals
 from mlops.run.bytecode import checked_bytecode
 from mlops.run.code import project_files
 from mlops.run.failure import import_failed, step_failed
+from mlops.run.masking import masked_prints
 from mlops.run.progress import takes_progress
 from mlops.run.reads import Reads, TrackedParams, shown_reads
 from mlops.run.signals import Stopped
@@ -121,11 +122,12 @@ def _call(function: Callable[..., Any], call: StepCall, params: TrackedParams, s
     inputs = {name: Path(path) for name, path in call.inputs.items()}
     folder = os.getcwd()
     try:
-        if takes_progress(function):
-            with progress.shown(call.task) as reporter:
+        if takes_progress(function):  # the bar on the terminal's own stream; the step's prints masked
+            with progress.shown(call.task) as reporter, masked_prints():
                 function(inputs=inputs, params=params, outputs=dict(staged), progress=reporter)
         else:
-            function(inputs=inputs, params=params, outputs=dict(staged))
+            with masked_prints():
+                function(inputs=inputs, params=params, outputs=dict(staged))
     except Stopped:
         raise
     except BaseException as error:  # the step's own, KeyboardInterrupt it raised itself included

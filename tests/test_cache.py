@@ -70,6 +70,14 @@ def test_a_value_decoded_from_an_environment_variable_never_reaches_the_disk(pro
     assert not any("82731" in path.read_text() for path in (project / ".mlops").rglob("*") if path.is_file())
 
 
+def test_a_secret_written_in_conf_never_reaches_the_cache(project: Path) -> None:
+    with (project / "conf" / "config.yaml").open("a") as config:
+        config.write("db:\n  password: conf-secret-31b7\n  url: https://svc:conf-url-pw-31b7@db.example/x\n")
+    cache = stored(project, ["env=sandbox"])
+    assert cache.load(["env=sandbox"]) is None  # composed every time instead
+    assert not any("31b7" in path.read_text() for path in (project / ".mlops").rglob("*") if path.is_file())
+
+
 @pytest.mark.parametrize("change", [
     lambda root: (root / "conf" / "pipelines" / "pipeline_1.yaml").write_text(
         (root / "conf" / "pipelines" / "pipeline_1.yaml").read_text().replace("alpha: 1.0", "alpha: 2.0")),

@@ -21,7 +21,7 @@ from typing import Any
 
 from mlops.common import identity
 from mlops.common.files import parse_json, write_atomically
-from mlops.common.secrets import URL_PASSWORD
+from mlops.common.secrets import URL_PASSWORD, holds_secret
 from mlops.config import derive
 from mlops.config.model import CONF_DIR, Config
 from mlops.config.words import secret_override
@@ -130,6 +130,8 @@ class ConfigCache:
             return  # a value JSON cannot hold (bytes): compose every time instead
         if json.loads(text)["values"] != entry["values"]:
             return  # keys JSON would turn into strings (1: a): compose every time instead
+        if holds_secret(text):
+            return  # a secret value not read from the environment (written in conf/): composed every time
         with contextlib.suppress(OSError):  # a cache that cannot be written costs composing next time
             write_atomically(self._file(overrides), text)
             self._prune()

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, run_doit
+from helpers import REPO, copy_project, run_doit
+from mlops.config import CommandLine, Config, ConfigError, keep, load
+from mlops.config.sweeps import split_sweeps
 
 BASE_LINES = len((REPO / "conf" / "config.yaml").read_text().splitlines())
+ALPHA = "pipelines.pipeline_1.train.alpha"
+HUGE = "1" * 5000  # more digits than Python reads as an integer (sys.get_int_max_str_digits)
 
 
 def files(project: Path) -> set[Path]:
@@ -92,6 +96,13 @@ CASES = [
                  "user=${oc.env:HOME}: ${...} on the command line is refused", id="cli-interpolation"),
     pytest.param(no_change, ["+extra=${oc.env:HOME}"],
                  "+extra=${oc.env:HOME}: ${...} on the command line is refused", id="cli-interpolation-added"),
+    pytest.param(no_change, [f"{ALPHA}=${{oc.env:HOME}},0.5"],
+                 f"{ALPHA}=${{oc.env:HOME}}: ${{...}} on the command line is refused", id="cli-interpolation-swept"),
+    pytest.param(no_change, [f"{ALPHA}=$\\{{oc.env\\:HOME\\}}"],
+                 f"{ALPHA}=${{oc.env:HOME}}: ${{...}} on the command line is refused", id="cli-interpolation-escaped"),
+    pytest.param(no_change, [f"{ALPHA}={HUGE}"], f"{ALPHA}: an integer of 5000 digits", id="huge-integer"),
+    pytest.param(no_change, [f"{ALPHA}=1,{HUGE}"], f"{ALPHA}: an integer of 5000 digits", id="huge-integer-swept"),
+    pytest.param(no_change, [f"{ALPHA}=glob(*)"], f"{ALPHA}=glob(*): glob(...) picks", id="glob-sweep"),
     pytest.param(no_change, ["steps.train.needs=[evaluate]"],
                  "steps.train.needs: must list step kinds declared before it, each once; choose from: prepare",
                  id="step-kind-needs-later-kind"),
@@ -145,3 +156,72 @@ def test_another_backend_asked_to_open_our_state_file_is_one_line(ran_project: P
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"mlops: error: --backend {backend}: ") and "--db-file" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.fixture
+def in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settled: None) -> Path:
+    """A copy of the demo project to load configs from in this process, with a variable a refused value names."""
+    root = copy_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLOPS_TEST_VAR", "0.7")
+    return root
+
+
+def configs(root: Path, *overrides: str) -> list[Config]:
+    """Load the configs a command line asks for, as a command does: its own, then each sweep variant's."""
+    command_line, variants = split_sweeps(CommandLine(overrides))
+    extras = [(), *(variant.overrides for variant in variants)]
+    return [load(root, CommandLine((*command_line.overrides, *extra))) for extra in extras]
+
+
+def cache_the_base(root: Path) -> None:
+    """Keep the config of an empty command line, so that a value override is derived from it without Hydra."""
+    keep(load(root, CommandLine()))
+
+
+# What Hydra parses to a string holding ${...}, which OmegaConf would then resolve: written as is, escaped for
+# Hydra's grammar, quoted, as an element of a sweep (which Hydra writes back escaped), inside lists and mappings.
+INTERPOLATING = [
+    f"{ALPHA}=${{oc.env:MLOPS_TEST_VAR}}",
+    f"{ALPHA}=$\\{{oc.env\\:MLOPS_TEST_VAR\\}}",
+    f"{ALPHA}='${{oc.env:MLOPS_TEST_VAR}}'",
+    f"{ALPHA}=${{oc.env:MLOPS_TEST_VAR}},0.5",
+    f"{ALPHA}=0.5,'${{oc.env:MLOPS_TEST_VAR}}'",
+    f"{ALPHA}=choice(0.5,x$\\{{now\\:%H\\}})",
+    "+extra=[1,{a: '${hydra:runtime.cwd}'}]",
+    "+extra={a: [$\\{oc.env\\:MLOPS_TEST_VAR\\}]},[]",
+]
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["composed", "derived"])
+@pytest.mark.parametrize("override", INTERPOLATING)
+def test_an_interpolation_is_refused_on_every_path_a_value_takes(in_process: Path, override: str,
+                                                                  cached: bool) -> None:
+    if cached:
+        cache_the_base(in_process)
+    with pytest.raises(ConfigError, match=r": \$\{\.\.\.\} on the command line is refused \(it could read any"):
+        configs(in_process, override)
+
+
+def test_a_key_allowed_to_interpolate_is_allowed_on_every_path(in_process: Path) -> None:
+    pyproject = in_process / "pyproject.toml"
+    text = pyproject.read_text()
+    assert "allow_interpolation = []" in text
+    pyproject.write_text(text.replace("allow_interpolation = []", f'allow_interpolation = ["{ALPHA}"]'))
+    cache_the_base(in_process)
+    alphas = [cfg.values["pipelines"]["pipeline_1"]["train"]["alpha"]
+              for cfg in configs(in_process, f"{ALPHA}=$\\{{oc.env\\:MLOPS_TEST_VAR\\}},0.5")]
+    assert alphas[1:] == ["0.7", 0.5]
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["composed", "derived"])
+@pytest.mark.parametrize("override", [f"{ALPHA}={HUGE}", f"{ALPHA}=1,{HUGE}", f"+extra=[{HUGE}]", f"+extra='{HUGE}'"])
+def test_an_integer_longer_than_python_reads_is_one_line_on_every_path(in_process: Path, override: str,
+                                                                       cached: bool) -> None:
+    if cached:
+        cache_the_base(in_process)
+    if override.endswith("'"):  # quoted: text, as the message says to write it
+        assert configs(in_process, override)[0].values["extra"] == HUGE
+        return
+    with pytest.raises(ConfigError, match=r"^\+?[a-z_.0-9]+: an integer of 5000 digits is more than Python reads"):
+        configs(in_process, override)

@@ -14,7 +14,9 @@ import pytest
 from helpers import run_doit, tiny_project
 from mlops.common import secrets
 from mlops.common.canonical import canonical
+from mlops.common.errors import ConfigError
 from mlops.common.names import one_line
+from mlops.config.words import CommandLine, parse_override
 from mlops.plan.steps import StepCall
 from mlops.run.failure import step_failed
 from mlops.run.masking import masked_prints
@@ -166,3 +168,10 @@ def test_a_steps_own_prints_are_masked_line_by_line(noted: None, capsys: pytest.
     print("after print-secret-5521")  # the streams are the test's own again
     out, err = capsys.readouterr()
     assert out == "token: ********\nunended ********after print-secret-5521\n" and err == "err ********\n"
+
+
+def test_a_url_password_in_a_word_the_grammar_refuses_is_not_echoed(noted: None) -> None:
+    command_line = CommandLine.from_words([("tracking.uri", "http://ci:url-pw-0e5a@host/'x")])
+    with pytest.raises(ConfigError) as refused:
+        parse_override(command_line.overrides[0])
+    assert "not valid Hydra override syntax" in str(refused.value) and "url-pw-0e5a" not in str(refused.value)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from helpers import all_tasks, copy_project, doit, edit, ran, run_doit, tiny_project
+from mlops.config import CommandLine, ConfigError
+from mlops.config.sweeps import MAX_VARIANTS, split_sweeps
 
 ALPHAS = "pipelines.a.train.alpha=0.1,0.3"
 
@@ -111,6 +113,7 @@ def test_nan_and_missing_metrics_rank_last_whatever_the_direction(tmp_path: Path
     (["pipelines.a.train.alpha=interval(0,1)"], "interval(...) is a continuous range"),
     (["env=dev,prod"], "one env per command"),
     (["pipelines.a.train.api_token=x,y"], "a secret-looking key is not swept"),
+    (["tracking.uri=http://u:pw1@h,http://u:pw2@h"], "a URL with a password is not swept"),
     (["pipelines.a.train.alpha=0.1,0.3", "sweep.direction=up"], "sweep.direction: 'up' is not a direction"),
 ])
 def test_sweeps_that_cannot_run_are_one_line(tmp_path: Path, words: list[str], says: str) -> None:
@@ -119,6 +122,31 @@ def test_sweeps_that_cannot_run_are_one_line(tmp_path: Path, words: list[str], s
     assert result.returncode != 0 and result.stderr.startswith("mlops: error: "), result.stderr
     assert says in result.stderr and "Traceback" not in result.stderr
     assert not (project / "outputs/dev/a").exists()
+
+
+@pytest.mark.parametrize("words", [
+    ["tracking.uri=http://u:pw1-sentinel@h,http://u:pw2-sentinel@h"],
+    ["pipelines.a.train.alpha=0.1,0.3", "+data.source=choice(plain,'s3://me:pw1-sentinel@bucket/x')"],
+    ["+pipelines.a.train.urls=[https://u:pw1-sentinel@h/a],[]"],
+    ["+pipelines.a.train.remote={uri: 'ftp://:pw1-sentinel@h'},{}"],
+])
+def test_a_sweep_of_urls_with_passwords_is_refused_without_showing_them(words: list[str]) -> None:
+    with pytest.raises(ConfigError, match=r": a URL with a password is not swept") as refused:
+        split_sweeps(CommandLine(tuple(words)))
+    assert "sentinel" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("word", "says"), [
+    ("pipelines.a.train.alpha=range(0,1,0)", "range(...) with step 0 never ends"),
+    ("pipelines.a.train.alpha=range(0,1.5,0)", "range(...) with step 0 never ends"),
+    ("pipelines.a.train.alpha=range(0,100000000000)", f"more than {MAX_VARIANTS} values"),
+    ("pipelines.a.train.alpha=range(0,1e12,1)", f"more than {MAX_VARIANTS} values"),
+    ("pipelines.a.train.alpha=glob(*)", "glob(...) picks options of a config group"),
+])
+def test_a_sweep_with_values_that_cannot_be_listed_is_one_line_at_once(word: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=r"^pipelines\.a\.train\.alpha=.*: ") as refused:
+        split_sweeps(CommandLine((word,)))
+    assert says in str(refused.value)
 
 
 PRESETS = "presets: {p1: 1, p2: 1, p3: 22, p4: 22}\nsel: p1\nmult: 1\n"

@@ -102,11 +102,19 @@ class ConfigCache:
             return  # a secret typed on the command line (a URL's password too): never written, composed every time
         if "\\u0000" in json.dumps(cfg.values, default=repr):
             return  # a NUL in a value could read as one of the placeholders below: composed every time
+        text = _storable(self._entry(overrides, cfg))
+        if text is not None:
+            with contextlib.suppress(OSError):  # a cache that cannot be written costs composing next time
+                write_atomically(self._file(overrides), text)
+                self._prune()
+
+    def _entry(self, overrides: Sequence[str], cfg: Config) -> dict[str, Any]:
+        """Return the cache entry of `cfg`, the values read from the environment swapped for placeholders."""
         names = sorted(cfg.env_names)
         salt = secrets.token_hex(16)
         read = {os.environ[name]: name for name in names if os.environ.get(name)}
         pattern = re.compile("|".join(re.escape(v) for v in sorted(read, key=len, reverse=True)) or r"(?!)")
-        entry = {
+        return {
             "format": FORMAT,
             "overrides": list(overrides),
             # as the files were before they were read: an edit made while composing is a miss next time
@@ -124,17 +132,6 @@ class ConfigCache:
             "pipeline_files": {name: str(path.relative_to(self.root)) for name, path in cfg.pipeline_files.items()},
             "values": _swap(cfg.values, pattern, lambda match: f"\x00env:{read[match.group(0)]}\x00"),
         }
-        try:
-            text = json.dumps(entry)
-        except (TypeError, ValueError):
-            return  # a value JSON cannot hold (bytes): compose every time instead
-        if json.loads(text)["values"] != entry["values"]:
-            return  # keys JSON would turn into strings (1: a): compose every time instead
-        if holds_secret(text):
-            return  # a secret value not read from the environment (written in conf/): composed every time
-        with contextlib.suppress(OSError):  # a cache that cannot be written costs composing next time
-            write_atomically(self._file(overrides), text)
-            self._prune()
 
     def fingerprint(self, extra_files: Sequence[str] = (), searchpath: Sequence[str] = (),
                     recording: bool = False) -> dict[str, list[int] | None]:
@@ -204,3 +201,16 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return entry.is_dir()
     except OSError:
         return False  # a link loop: a file that cannot be read, which composing reports
+
+
+def _storable(entry: dict[str, Any]) -> str | None:
+    """Return the entry as the cache file's text, None when it cannot be kept as it is: a value JSON cannot hold
+    (bytes), keys JSON would turn into text (1: a), a secret value not read from the environment (written in
+    conf/): that config is composed every time instead."""
+    try:
+        text = json.dumps(entry)
+    except (TypeError, ValueError):
+        return None
+    if json.loads(text)["values"] != entry["values"] or holds_secret(text):
+        return None
+    return text

@@ -13,9 +13,8 @@ import yaml
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
@@ -26,6 +25,7 @@ from mlops.config.cache import ConfigCache
 from mlops.config.derive import config_groups, for_hydra_compose, interpolated_words, plain_sections, with_plain
 from mlops.config.model import CONF_DIR, ENV_GROUP, PIPELINES, Config, find_secrets, secret_path
 from mlops.config.resolvers import PYPROJECT
+from mlops.config.words import parse_override
 
 BASE = "config"
 RESOLVER_USE = re.compile(r"\$\{\s*([A-Za-z_][\w.]*)\s*:")
@@ -94,17 +94,9 @@ def _base_texts(conf_dir: Path, search_folders: list[str]) -> Iterator[str]:
 
 def parse_overrides(overrides: Sequence[str]) -> list[Override]:
     """Parse Hydra override strings, naming the one that does not follow the grammar."""
-    parser = OverridesParser.create()
     parsed: list[Override] = []
     for line in overrides:
-        try:
-            parsed.extend(parser.parse_overrides([line]))
-        except OverrideParseException as error:
-            reason = escaped(str(error).splitlines()[0])
-            if not line.isascii():
-                reason = "a value with characters beyond ASCII must be quoted: key='value'"
-            raise ConfigError(f"override '{escaped(line)}' is not valid Hydra override syntax ({reason}); "
-                              "write key=value, +key=value, ++key=value or ~key=") from None
+        parsed.append(parse_override(line))
         if parsed[-1].is_sweep_override():  # a command line's sweeps are expanded before (config.sweeps)
             raise ConfigError(f"{escaped(line)}: one config holds one value per key; a sweep's variants are "
                               "composed one by one")

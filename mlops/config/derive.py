@@ -18,6 +18,7 @@ Composing itself keeps the pipeline sections that resolve to themselves out of O
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -83,7 +84,9 @@ def scalar(value: str) -> Any:
     if lowered in SPECIAL:
         return {"null": None, "true": True, "false": False}.get(lowered, UNPARSED)
     if INT.fullmatch(value):
-        return int(value)
+        with contextlib.suppress(ValueError):  # more digits than Python reads: composing says so
+            return int(value)
+        return UNPARSED
     if FLOAT.fullmatch(value):
         return float(value)
     return value if TEXT.fullmatch(value) else UNPARSED

@@ -11,11 +11,17 @@ import hashlib
 import itertools
 import re
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from mlops.common.errors import ConfigError
 from mlops.common.names import escaped
+from mlops.common.secrets import URL_PASSWORD
 from mlops.config.model import ENV_GROUP, secret_path
-from mlops.config.words import CommandLine
+from mlops.config.words import CommandLine, parse_override, parsed_strings
+
+if TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override, RangeSweep
 
 MAX_VARIANTS = 1000
 SWEEP_SIGN = re.compile(r"[,(]")  # every sweep (a,b  choice(...)  range(...)  interval(...)) holds one
@@ -38,41 +44,66 @@ def split_sweeps(command_line: CommandLine) -> tuple[CommandLine, list[Variant]]
     (none when nothing is swept); ConfigError on a sweep that cannot be run value by value."""
     if not any(SWEEP_SIGN.search(override.partition("=")[2]) for override in command_line.overrides):
         return command_line, []  # no value with a comma or a call: nothing to sweep, and no Hydra to import
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import IntervalSweep
-    from hydra.errors import OverrideParseException
-
-    parser = OverridesParser.create()
     base: list[str] = []
     swept: list[tuple[str, str, list[str]]] = []  # (key as written, with + or ++; dotted key; values)
     for line in command_line.overrides:
-        try:
-            (override,) = parser.parse_overrides([line])
-        except OverrideParseException:
-            base.append(line)  # composing names what is wrong with it
-            continue
-        if not override.is_sweep_override():
+        override = parse_override(line)
+        if override.is_sweep_override():
+            swept.append((override.get_key_element(), override.key_or_group, swept_values(override, line)))
+        else:
             base.append(line)
-            continue
-        key = override.key_or_group
-        if secret_path(key.split(".")):
-            raise ConfigError(f"{key}: a secret-looking key is not swept (its values would name folders); "
-                              "give it one value")
-        if key == ENV_GROUP:
-            raise ConfigError(f"{escaped(line)}: one env per command; run the sweep once for each env")
-        if key == "date":
-            raise ConfigError(f"{escaped(line)}: one date per command (a dated step keeps one output per date); "
-                              "run once for each date, e.g. doit predict:pipeline_1 --date YYYY-MM-DD")
-        if isinstance(override.value(), IntervalSweep):
-            raise ConfigError(f"{escaped(line)}: interval(...) is a continuous range, and a sweep runs given "
-                              "values; write them: key=a,b,c, choice(a,b) or range(start,stop,step)")
-        values = list(dict.fromkeys(override.sweep_string_iterator()))
-        if not values:
-            raise ConfigError(f"{escaped(line)}: sweeps no value")
-        swept.append((override.get_key_element(), key, values))
     if not swept:
         return command_line, []
     return CommandLine(tuple(base)), _variants(swept)
+
+
+def swept_values(override: Override, line: str) -> list[str]:
+    """Return the values a sweep lists, each as the value of an override; ConfigError on a sweep that cannot be
+    run value by value, or whose values would show in names what no name may show."""
+    refuse_sweep(override, line)
+    values = list(dict.fromkeys(override.sweep_string_iterator()))
+    if not values:
+        raise ConfigError(f"{escaped(line)}: sweeps no value")
+    return values
+
+
+def refuse_sweep(override: Override, line: str) -> None:
+    """Fail on a sweep of a key that takes one value per command, or of values no name may hold, or that Hydra
+    cannot list (the values of glob(...) are a config group's options; interval(...) has none)."""
+    from hydra.core.override_parser.types import Glob, IntervalSweep, RangeSweep
+
+    key, value = override.key_or_group, override.value()
+    if secret_path(key.split(".")):
+        raise ConfigError(f"{key}: a secret-looking key is not swept (its values would name folders); "
+                          "give it one value")
+    if any(URL_PASSWORD.search(text) for text in parsed_strings(value)):
+        raise ConfigError(f"{key}: a URL with a password is not swept (scheme://user:password@host: its values "
+                          "would name tasks, folders and tracking runs); give it one value")
+    if key == ENV_GROUP:
+        raise ConfigError(f"{escaped(line)}: one env per command; run the sweep once for each env")
+    if key == "date":
+        raise ConfigError(f"{escaped(line)}: one date per command (a dated step keeps one output per date); "
+                          "run once for each date, e.g. doit predict:pipeline_1 --date YYYY-MM-DD")
+    given = "a sweep runs given values; write them: key=a,b,c, choice(a,b) or range(start,stop,step)"
+    if isinstance(value, IntervalSweep):
+        raise ConfigError(f"{escaped(line)}: interval(...) is a continuous range, and {given}")
+    if isinstance(value, Glob):
+        raise ConfigError(f"{escaped(line)}: glob(...) picks options of a config group by name, and {given}")
+    if isinstance(value, RangeSweep):
+        refuse_range(value, line)
+
+
+def refuse_range(sweep: RangeSweep, line: str) -> None:
+    """Fail on a range(...) that cannot be listed: a step of 0, or more values than a sweep may make (counted,
+    not listed: range(0,1e12) would take all memory, as would shuffle(range(...)))."""
+    start, stop, step = (Decimal(number) for number in (sweep.start or 0, sweep.stop or 0, sweep.step))
+    if not all(number.is_finite() for number in (start, stop, step)):
+        raise ConfigError(f"{escaped(line)}: range(...) takes finite numbers; write range(start,stop,step)")
+    if not step:
+        raise ConfigError(f"{escaped(line)}: range(...) with step 0 never ends; give a step that leads from start "
+                          "to stop: range(start,stop,step)")
+    if (stop - start) / step > MAX_VARIANTS:
+        raise ConfigError(f"{escaped(line)}: sweeps more than {MAX_VARIANTS} values; sweep fewer")
 
 
 def _variants(swept: list[tuple[str, str, list[str]]]) -> list[Variant]:

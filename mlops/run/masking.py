@@ -25,6 +25,7 @@ class MaskedStream:
         self._held = ""
 
     def write(self, text: str) -> int:
+        """Write each line `text` ends, masked; hold the rest until its line ends (or the stream is flushed)."""
         lines = (self._held + text).split("\n")
         self._held = lines.pop()
         if lines:
@@ -32,6 +33,7 @@ class MaskedStream:
         return len(text)
 
     def flush(self) -> None:
+        """Write what is held, masked, and flush the stream."""
         if self._held:
             self.stream.write(redact(self._held))
             self._held = ""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -175,3 +177,27 @@ def test_a_url_password_in_a_word_the_grammar_refuses_is_not_echoed(noted: None)
     with pytest.raises(ConfigError) as refused:
         parse_override(command_line.overrides[0])
     assert "not valid Hydra override syntax" in str(refused.value) and "url-pw-0e5a" not in str(refused.value)
+
+
+def test_threads_and_processes_making_the_key_at_once_agree_on_one(tmp_path: Path, noted: None) -> None:
+    folder = tmp_path / ".mlops"
+    barrier = threading.Barrier(8)
+    found: list[str] = []
+
+    def digest() -> None:
+        barrier.wait()
+        found.append(secrets.digest(b"value"))
+
+    secrets.keep_key_in(folder)
+    threads = [threading.Thread(target=digest) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    child = os.fork()  # another process, as another run, reads the key the threads made
+    if child == 0:
+        secrets.keep_key_in(tmp_path / "elsewhere")
+        secrets.keep_key_in(folder)
+        os._exit(0 if secrets.digest(b"value") == found[0] else 1)
+    assert os.waitpid(child, 0)[1] == 0
+    assert len(set(found)) == 1 and sorted(path.name for path in folder.iterdir()) == ["secret.key"]

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ KEY_FILE = "secret.key"
 
 _values: set[str] = set()
 _key: dict[str, Any] = {}  # "folder": where the project's key is kept; "key": the key, once read
+_key_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -137,10 +139,11 @@ def adopt(knowledge: Known) -> None:
 
 
 def _project_key() -> bytes:
-    if "key" not in _key:
-        folder = _key.get("folder")
-        _key["key"] = _read_key(folder / KEY_FILE) if folder is not None else os.urandom(32)
-    return bytes(_key["key"])
+    with _key_lock:  # the threads of `doit -n N -P thread` (and of a Dask executor) ask at once
+        if "key" not in _key:
+            folder = _key.get("folder")
+            _key["key"] = _read_key(folder / KEY_FILE) if folder is not None else os.urandom(32)
+        return bytes(_key["key"])
 
 
 def _read_key(path: Path) -> bytes:
@@ -152,7 +155,7 @@ def _read_key(path: Path) -> bytes:
     except ValueError:  # damaged: a new key (each secret read is then new: its step runs once more)
         path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.{os.getpid()}")
+    staged = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
     descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(os.urandom(32).hex())

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from helpers import run_doit, tiny_project
+from helpers import edit, ran, run_doit, tiny_project
 from mlops.common import secrets
 from mlops.common.canonical import canonical
 from mlops.common.errors import ConfigError
@@ -201,3 +201,57 @@ def test_threads_and_processes_making_the_key_at_once_agree_on_one(tmp_path: Pat
         os._exit(0 if secrets.digest(b"value") == found[0] else 1)
     assert os.waitpid(child, 0)[1] == 0
     assert len(set(found)) == 1 and sorted(path.name for path in folder.iterdir()) == ["secret.key"]
+
+
+LOOKUP_STEPS = '''\
+def train(inputs, params, outputs):
+    token = params["api_token"]
+    found = [params["quotas"].get(token, 0), token in params["quotas"], params["pin_copy"], list(params["api_keys"])]
+    outputs["model"].write_text(str(len(str(found))))
+'''
+
+
+def test_a_secret_used_as_a_key_a_number_or_a_path_reaches_no_record(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    (project / "lookup_steps.py").write_text(LOOKUP_STEPS)
+    (project / "conf/pipelines/a.yaml").write_text(
+        "prepare: {fn: tiny_steps.prepare, inputs: {raw: data/a.txt}, scale: 2}\n"
+        "train: {fn: lookup_steps.train, api_token: '${oc.env:MLOPS_LOOKUP}', quotas: {default: 1},"
+        " api_key: 987654321, pin_copy: '${.api_key}', api_keys: {LITERALKEYSECRET99: team1}}\n")
+    env = {"MLOPS_LOOKUP": "LookupToken42"}
+    assert ran(run_doit(project, "train:a", env=env)) == {"prepare:a", "train:a"}
+    assert ran(run_doit(project, "train:a", env=env)) == set()  # a key kept as its digest is found again
+    edit(project / "conf/pipelines/a.yaml", "LITERALKEYSECRET99", "NEWKEYSECRET55")
+    why = run_doit(project, "why", "train:a", env=env)
+    assert 'pipelines.a.train.api_keys (its keys): "********" -> "********"' in why.stdout, why.stdout
+    printed = why.stdout + why.stderr + run_doit(project, "dumpdb", env=env).stdout
+    for secret in ("LookupToken42", "987654321", "LITERALKEYSECRET99", "NEWKEYSECRET55"):
+        assert secret not in printed
+        assert not any(secret.encode() in path.read_bytes() for path in (project / "outputs").rglob("*")
+                       if path.is_file()), secret
+
+
+@pytest.mark.parametrize(("words", "said"), [
+    (("print_config", "hydra.searchpath=[file:///tmp]"), "hydra.searchpath: Hydra's own settings are not set on"),
+    (("train:a", "pipelines.a.train.db={password:Hunter2Secret},{password:Tiger9Secret}"),
+     "pipelines.a.train.db: a value with a secret-looking key is not swept"),
+    (("train:a", "pipelines.a.train.alpha=SweptToken42,1"),
+     "pipelines.a.train.alpha: a swept value holds a secret value of the config"),
+    (("train:a", "pipelines.a.prepare.inputs.raw=data/SweptToken42.txt"),
+     "pipelines.a.prepare.inputs.raw (in conf/pipelines/a.yaml): the path holds a secret value"),
+])
+def test_a_secret_that_would_name_a_task_folder_or_path_is_refused(tmp_path: Path, words: tuple[str, ...],
+                                                                   said: str) -> None:
+    project = tiny_project(tmp_path / "project", pipelines=("a",))
+    result = run_doit(project, *words, env={"MLOPS_TEST_TOKEN": "SweptToken42"})
+    assert (result.returncode, result.stdout) == (1, "") and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("mlops: error: ") and said in result.stderr, result.stderr
+    assert not any(secret in result.stderr for secret in ("Hunter2", "Tiger9", "SweptToken42"))
+
+
+def test_a_secret_is_masked_as_repr_and_json_escape_it(noted: None) -> None:
+    secrets.note("it's\"Tok1234")
+    secrets.note("pässwortTok99")
+    error = KeyError("it's\"Tok1234")
+    assert secrets.redact(str(error)) == "'********'"
+    assert secrets.redact(json.dumps({"t": "pässwortTok99"})) == '{"t": "********"}'

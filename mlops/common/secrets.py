@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 import os
 import re
 import threading
@@ -74,8 +75,11 @@ def note(value: Any) -> None:
     for leaf in leaves(value):
         if leaf is not None and not isinstance(leaf, bool):
             text = str(leaf)
-            # as written, as a message escapes it, and line by line (a message may show one line of it)
-            for form in {text, text.encode("unicode_escape").decode("ascii"), *text.splitlines()}:
+            # as written, as a message escapes it (Python's repr, JSON), and line by line (a message may show one
+            # line of it)
+            escapes = {text.encode("unicode_escape").decode("ascii"), repr(text)[1:-1], json.dumps(text)[1:-1],
+                       json.dumps(text, ensure_ascii=False)[1:-1]}
+            for form in {text, *escapes, *text.splitlines()}:
                 if len(form.strip()) >= MIN_LENGTH:
                     _values.add(form)
 
@@ -99,6 +103,14 @@ def note_url_passwords(value: Any) -> None:
 def holds_secret(text: str) -> bool:
     """Say whether a string contains a noted secret value."""
     return any(value in text for value in _values)
+
+
+def shows_secret(value: Any) -> bool:
+    """Say whether a plain value shows a noted secret: a string holding one, or a number that is one (a PIN
+    under a secret-looking key, copied to a plain key by a reference, is a number)."""
+    if isinstance(value, str):
+        return holds_secret(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and str(value) in _values
 
 
 def redact(text: str) -> str:

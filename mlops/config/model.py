@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.common import secrets
-from mlops.common.secrets import MASK, holds_secret, secret_key, secret_path
+from mlops.common.secrets import MASK, secret_key, secret_path, shows_secret
 
 __all__ = ["CONF_DIR", "ENV_GROUP", "MASK", "PIPELINES", "Config", "find_secrets", "masked", "secret_path"]
 
@@ -76,7 +76,7 @@ def masked(value: Any, secret: bool = False) -> Any:
         return {k: masked(v, secret or secret_path([k])) for k, v in value.items()}
     if isinstance(value, list):
         return [masked(v, secret) for v in value]
-    if isinstance(value, str) and holds_secret(value):
+    if shows_secret(value):
         return MASK
     return MASK if secret and value not in (None, "") else value
 

@@ -47,6 +47,12 @@ class CommandLine:
         unless its key is allowed. Hydra's grammar makes no '$' of other characters, so an override without
         one holds no interpolation: the usual command line is checked without importing Hydra."""
         for line in self.overrides:
+            key = line.partition("=")[0].lstrip("+~")
+            if key.startswith(("hydra.", "hydra/")) and key not in allowed:
+                raise ConfigError(f"{escaped(key)}: Hydra's own settings are not set on the command line (a config "
+                                  "folder named there could read any environment variable or file); set them in "
+                                  f"conf/config.yaml, or list '{escaped(key)}' in [tool.mlops] allow_interpolation "
+                                  "in pyproject.toml")
             if "$" in line:
                 refuse_interpolation(parse_override(line), allowed)
 

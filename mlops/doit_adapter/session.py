@@ -10,7 +10,7 @@ from pathlib import Path
 from mlops.common import secrets
 from mlops.common.errors import ConfigError
 from mlops.config import CommandLine, Config, keep, load
-from mlops.config.sweeps import Variant, split_sweeps
+from mlops.config.sweeps import Variant, refuse_secret_values, split_sweeps
 from mlops.config.words import refuse_bare_deletions
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.selection import Selection
@@ -107,6 +107,7 @@ def planned(root: Path, command_line: CommandLine, kinds: dict[str, StepKind], v
     steps = plan(cfg or load(root, command_line), kinds)
     if not variants:
         return SweepPlan(steps, {}, {})
+    refuse_secret_values(variants)  # the config is read: the secrets it holds are known
     plans = [(variant, plan(load(root, CommandLine((*command_line.overrides, *variant.overrides))), kinds))
              for variant in variants]
     sweep = with_variants(steps, plans)

@@ -12,6 +12,7 @@ from typing import Any
 from mlops.common.errors import ConfigError
 from mlops.common.files import settings
 from mlops.common.names import IDENTIFIER, PLAIN_NAME, check_date
+from mlops.common.secrets import holds_secret
 from mlops.config.model import PIPELINES, Config
 from mlops.plan.functions import DEFAULT_STEP_MODULES, source_file
 from mlops.plan.kinds import StepKind, step_kinds
@@ -184,6 +185,10 @@ def _inputs(kind: StepKind, kinds: dict[str, StepKind], sections: dict[str, Any]
     extra = sections[kind.name].get("inputs") or {}
     if not isinstance(extra, dict) or not all(isinstance(path, str) for path in extra.values()):
         raise ConfigError(f"{where / 'inputs'}: must map input names to file paths")
+    shown = sorted(name for name, path in extra.items() if holds_secret(path))
+    if shown:
+        raise ConfigError(f"{where / 'inputs' / shown[0]}: the path holds a secret value, and paths are recorded and "
+                          "shown (state, provenance, messages); name the file without it")
     taken = sorted(set(extra) & set(inputs))
     if taken:
         raise ConfigError(f"{where / 'inputs' / taken[0]}: '{taken[0]}' is already the output of a step "

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlops.common import secrets
 from mlops.common.canonical import canonical
-from mlops.common.secrets import MASK, holds_secret, secret_path
+from mlops.common.secrets import MASK, secret_path, shows_secret
 from mlops.plan.steps import MISSING
 
 SECRET_DIGEST = "__mlops_secret_hmac__"  # a keyed digest (common.secrets.digest)
@@ -42,7 +42,7 @@ class Reads:
 
     def key_set(self, path: tuple[Key, ...], keys: list[Any]) -> None:
         """Record that the keys of the mapping at `path` were listed."""
-        self.keys[_encode(path)] = key_list(keys)
+        self.keys[_encode(path)] = kept_keys(path, keys)
 
     def to_json(self) -> dict[str, Any]:
         """Return the record as JSON-safe data."""
@@ -115,7 +115,7 @@ def stored_value(path: tuple[Key, ...], value: Any) -> Any:
     as a digest (the state must never hold a secret; a digest still tells whether it changed)."""
     if value is MISSING or value is MAPPING or value is PRESENT:
         return value
-    if secret_path(path) or (isinstance(value, str) and holds_secret(value)):
+    if secret_path(path) or shows_secret(value):
         return _digest(value) if value not in (None, "") else value
     if isinstance(value, Mapping):
         items = [(key, stored_value((key,), item)) for key, item in value.items()]
@@ -135,6 +135,18 @@ def as_key(key: Any) -> Key:
 def key_list(keys: Any) -> list[Key]:
     """Return a mapping's keys as a listing of them is kept: typed, in an order that does not depend on the YAML's."""
     return sorted((as_key(key) for key in keys), key=_order)
+
+
+def kept_keys(path: tuple[Key, ...], keys: Any) -> Any:
+    """Return what the state keeps of a listing of keys: under a secret-looking key, a digest of them all; else
+    each key, a key that shows a secret as its digest."""
+    listed = key_list(keys)
+    return _digest(listed) if secret_path(path) else [_kept_key(key) for key in listed]
+
+
+def _kept_key(key: Key) -> Any:
+    """Return a key as a key path keeps it: a key that shows a secret (a lookup by a token) as its digest."""
+    return _digest(key) if shows_secret(key) else key
 
 
 def _order(key: Key) -> tuple[str, str]:
@@ -163,7 +175,7 @@ def changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[tup
     for encoded, old_keys in recorded.get("keys", {}).items():
         path = _decode(encoded)
         node = lookup(current, path)
-        new_keys = key_list(node) if isinstance(node, Mapping) else MISSING
+        new_keys = kept_keys(path, node) if isinstance(node, Mapping) else MISSING
         if not same(old_keys, new_keys):
             found.append((dotted(path) + " (its keys)", old_keys, new_keys))
     return found
@@ -171,7 +183,7 @@ def changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[tup
 
 def dotted(path: tuple[Key, ...]) -> str:
     """Return a key path as people write it: its keys joined with dots."""
-    return ".".join(str(part) for part in path)
+    return ".".join(MASK if isinstance(part, dict) else str(part) for part in path)
 
 
 def same(old: Any, new: Any) -> bool:
@@ -192,6 +204,11 @@ def lookup(data: Any, path: tuple[Key, ...]) -> Any:
     """Return the value at `path` in nested mappings, or MISSING; each key matches a key of its own type only
     (the integer key 1 is not the text "1", nor True)."""
     for part in path:
+        if isinstance(part, dict):  # a key kept as its digest: the key that has it
+            found = [key for key in data if _kept_key(as_key(key)) == part] if isinstance(data, Mapping) else []
+            if not found:
+                return MISSING
+            part = found[0]
         if not isinstance(data, Mapping) or part not in data:
             return MISSING
         if not isinstance(part, str) and not any(type(key) is type(part) and key == part for key in data):
@@ -201,7 +218,7 @@ def lookup(data: Any, path: tuple[Key, ...]) -> Any:
 
 
 def _encode(path: tuple[Key, ...]) -> str:
-    return json.dumps(list(path))
+    return json.dumps([_kept_key(part) for part in path])
 
 
 @functools.lru_cache(maxsize=4096)

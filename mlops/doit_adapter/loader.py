@@ -45,7 +45,8 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
         """Return dodo.py's DOIT_CONFIG, after checking that the state file the run will open can be opened."""
         config: dict[str, Any] = super().load_doit_config()
         try:
-            check_state_file(*(internals.run_option(self.options, config, name) for name in ("backend", "dep_file")))
+            check_state_file(*(internals.run_option(self.options, config, name) for name in ("backend", "dep_file")),
+                             default=config.get("dep_file"))
         except MlopsError as error:
             sys.exit(f"mlops: error: {error}")
         return config
@@ -107,10 +108,15 @@ def answer_no_op(current: session.Invocation, words: list[str], options: Any) ->
     sys.exit(0)
 
 
-def check_state_file(backend: Any, state: Any) -> None:
-    """Fail in one line when another backend is asked to open a state file ours wrote (JSON): doit's dbm and
-    sqlite3 backends would stop with a traceback."""
+def check_state_file(backend: Any, state: Any, default: Any = None) -> None:
+    """Fail in one line when a state file given with --db-file is in a folder that does not exist (our own is made
+    with the outputs), or when another backend is asked to open a state file ours wrote (JSON): doit would stop
+    with a traceback, after running a step."""
     state = str(state or "")
+    folder = os.path.dirname(state) or "."
+    if state != str(default or "") and not os.path.isdir(folder):
+        raise ConfigError(f"--db-file {state}: the folder {folder} does not exist; create it, or name a file in a "
+                          "folder that does")
     if backend in (None, backend_plugin.NAME, "json") or not os.path.isfile(state):
         return
     with open(state, "rb") as handle:

@@ -150,7 +150,7 @@ BAD_WORDS = [
      "date=2026-02-01 and --date 2026-02-02 disagree; give the day once"),
     (("pipelines.a.train.alpha=interval(0,1)",), "pipelines.a.train.alpha=interval(0,1): interval(...) is a "
                                                  "continuous range, and a sweep runs given values"),
-    (("--db-file", "missing/state.json"), "--db-file missing/state.json: the folder missing does not exist"),
+    (("--db-file", "/nonexistent/state.json"), "--db-file /nonexistent/state.json: the folder /nonexistent does not"),
     (("pipelines.a.train.alpha=é",), "(a value with characters beyond ASCII must be quoted: key='value')"),
     (("+pipelines.new-p.prepare={fn: tiny_steps.prepare}",),
      "pipelines.new-p: a pipeline name must be a plain identifier (letters, digits, _)"),

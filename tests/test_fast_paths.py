@@ -147,7 +147,7 @@ def prepare(inputs, params, outputs):
 
 def test_the_fingerprint_of_a_run_with_another_state_file_watches_that_file(tmp_path: Path) -> None:
     root = tiny_project(tmp_path / "p")
-    other = ("--db-file", "outputs/dev/other-state.json")
+    other = ("--db-file", "state/other-state.json")  # in a folder of the project not made yet
     assert doit(root, *other) == all_tasks()
     assert doit(root, *other) == set()  # writes the fingerprint
     assert run_doit(root, "forget", *other, "train:a").returncode == 0

@@ -109,12 +109,13 @@ def answer_no_op(current: session.Invocation, words: list[str], options: Any) ->
 
 
 def check_state_file(backend: Any, state: Any, default: Any = None) -> None:
-    """Fail in one line when a state file given with --db-file is in a folder that does not exist (our own is made
-    with the outputs), or when another backend is asked to open a state file ours wrote (JSON): doit would stop
-    with a traceback, after running a step."""
+    """Fail in one line when a state file given with --db-file is in a folder outside the project that does not
+    exist (one inside it is made, as the outputs are), or when another backend is asked to open a state file ours
+    wrote (JSON): doit would stop with a traceback, after running a step."""
     state = str(state or "")
-    folder = os.path.dirname(state) or "."
-    if state != str(default or "") and not os.path.isdir(folder):
+    folder = os.path.abspath(os.path.dirname(state) or ".")
+    inside = folder.startswith(os.getcwd() + os.sep) or folder == os.getcwd()
+    if state != str(default or "") and not inside and not os.path.isdir(folder):
         raise ConfigError(f"--db-file {state}: the folder {folder} does not exist; create it, or name a file in a "
                           "folder that does")
     if backend in (None, backend_plugin.NAME, "json") or not os.path.isfile(state):

@@ -150,6 +150,7 @@ class StateDB:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        os.makedirs(os.path.dirname(self.name) or ".", exist_ok=True)  # --db-file in a folder not made yet
         with open(f"{self.name}.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

@@ -102,7 +102,7 @@ VERSIONS: dict[str, list[str]] = {
         for salt in ('${oc.env:MLOPS_ORACLE_SALT,""}', "fixed")
     ],
 }
-CACHES = (".mlops", "outputs/dev/.digests.json", "outputs/dev/.noop", "outputs/dev/.versions.json")
+CACHES = (".mlops/cache", "outputs/dev/.digests.json", "outputs/dev/.noop", "outputs/dev/.versions.json")
 
 
 def make(root: Path) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -19,7 +18,7 @@ from mlops.common.errors import ConfigError
 from mlops.common.names import escaped
 from mlops.common.secrets import URL_PASSWORD, holds_secret
 from mlops.config.model import ENV_GROUP, secret_path
-from mlops.config.words import CommandLine, parse_override, parsed_strings
+from mlops.config.words import CommandLine, parse_override, parsed_parts, parsed_strings
 
 if TYPE_CHECKING:
     from hydra.core.override_parser.types import Override, RangeSweep
@@ -77,7 +76,7 @@ def refuse_sweep(override: Override, line: str) -> None:
     if secret_path(key.split(".")):
         raise ConfigError(f"{key}: a secret-looking key is not swept (its values would name folders); "
                           "give it one value")
-    if any(secret_path([key]) for key in _mapping_keys(value)):
+    if any(is_key and secret_path([text]) for text, is_key in parsed_parts(value)):
         raise ConfigError(f"{key}: a value with a secret-looking key is not swept (its values would name tasks, "
                           "folders and tracking runs); give it one value")
     if any(URL_PASSWORD.search(text) for text in parsed_strings(value)):
@@ -148,21 +147,6 @@ def value_name(value: str) -> str:
     if PLAIN_VALUE.match(value):
         return value
     return f"{UNSAFE.sub('_', value)[:16]}~{hashlib.sha256(value.encode()).hexdigest()[:12]}"
-
-
-def _mapping_keys(value: object) -> Iterator[str]:
-    """Yield the keys of every mapping in a parsed override value (in lists, mappings and a sweep's elements)."""
-    from hydra.core.override_parser.types import ChoiceSweep
-
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield str(key)
-            yield from _mapping_keys(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _mapping_keys(item)
-    elif isinstance(value, ChoiceSweep):
-        yield from _mapping_keys(value.list)
 
 
 def refuse_secret_values(variants: list[Variant]) -> None:

@@ -70,23 +70,28 @@ def refuse_interpolation(override: Override, allowed: Sequence[str]) -> None:
 def parsed_strings(value: Any) -> Iterator[str]:
     """Yield every string of a parsed override value: in lists and mappings (keys too), quoted, and each element
     of a sweep."""
+    return (text for text, _ in parsed_parts(value))
+
+
+def parsed_parts(value: Any) -> Iterator[tuple[str, bool]]:
+    """Yield (text, whether it is a mapping's key) for every string of a parsed override value."""
     from hydra.core.override_parser.types import ChoiceSweep, Glob, QuotedString
 
     if isinstance(value, str):
-        yield value
+        yield value, False
     elif isinstance(value, QuotedString):
-        yield value.text
+        yield value.text, False
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from parsed_strings(key)
-            yield from parsed_strings(item)
+            yield str(key), True
+            yield from parsed_parts(item)
     elif isinstance(value, list):
         for item in value:
-            yield from parsed_strings(item)
+            yield from parsed_parts(item)
     elif isinstance(value, ChoiceSweep):
-        yield from parsed_strings(value.list)
+        yield from parsed_parts(value.list)
     elif isinstance(value, Glob):
-        yield from (*value.include, *value.exclude)
+        yield from ((text, False) for text in (*value.include, *value.exclude))
 
 
 def parse_override(line: str) -> Override:

@@ -45,8 +45,8 @@ class Loader(DodoTaskLoader):  # type: ignore[misc]
         """Return dodo.py's DOIT_CONFIG, after checking that the state file the run will open can be opened."""
         config: dict[str, Any] = super().load_doit_config()
         try:
-            check_state_file(*(internals.run_option(self.options, config, name) for name in ("backend", "dep_file")),
-                             default=config.get("dep_file"))
+            backend, state = (internals.run_option(self.options, config, name) for name in ("backend", "dep_file"))
+            check_state_file(backend, state, default=config.get("dep_file"))
         except MlopsError as error:
             sys.exit(f"mlops: error: {error}")
         return config

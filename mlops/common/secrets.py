@@ -15,8 +15,6 @@ noted values and the key with its call (`Known`), so it masks, records and compa
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -135,6 +133,9 @@ def has_key() -> bool:
 
 def digest(blob: bytes) -> str:
     """Return the keyed digest of a secret value's bytes (the same for the same value, in one project)."""
+    import hashlib  # here: loading OpenSSL costs every command a few ms, and most never make a digest
+    import hmac
+
     return hmac.new(_project_key(), blob, hashlib.sha256).hexdigest()
 
 

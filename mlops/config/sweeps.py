@@ -11,7 +11,6 @@ import hashlib
 import itertools
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from mlops.common.errors import ConfigError
@@ -99,6 +98,8 @@ def refuse_sweep(override: Override, line: str) -> None:
 def refuse_range(sweep: RangeSweep, line: str) -> None:
     """Fail on a range(...) that cannot be listed: a step of 0, or more values than a sweep may make (counted,
     not listed: range(0,1e12) would take all memory, as would shuffle(range(...)))."""
+    from decimal import Decimal  # here: only a range needs it
+
     start, stop, step = (Decimal(number) for number in (sweep.start or 0, sweep.stop or 0, sweep.step))
     if not all(number.is_finite() for number in (start, stop, step)):
         raise ConfigError(f"{escaped(line)}: range(...) takes finite numbers; write range(start,stop,step)")

@@ -157,15 +157,16 @@ class Fingerprint:
         root = self.started.config.root
         shared = set(self._shared(backend))
         watched: dict[str, set[str]] = {"": shared}
+        code: set[str] = set()  # the steps share most of their code: each file's folders are looked up once
         for step in self._steps():
             made = made_for(internals.saved_values(step.task), step.date)
             if made is None:
                 raise ValueError(f"{step.task} has no record")
             files = {*step.inputs.values(), *made["files"], *step.outputs(step.date).values(), *made["outputs"]}
             watched[step.task] = {str(root / path) for path in files}
-            code = [str(root / path) for path in made["code"] if os.path.splitext(path)[1] in CODE_SUFFIXES]
-            shared.update(code, (os.path.dirname(path) for path in code))
-            shared.update(folder for path in code for folder in search_folders(path))
+            code.update(str(root / path) for path in made["code"] if os.path.splitext(path)[1] in CODE_SUFFIXES)
+        shared.update(code, (os.path.dirname(path) for path in code))
+        shared.update(folder for path in code for folder in search_folders(path))
         return watched
 
     def _shared(self, backend: StateDB) -> Iterable[str]:

@@ -38,13 +38,13 @@ def tracked_as_source(found: Found) -> bool:
 def installed(path: str) -> bool:
     """Say whether a file lies in the folders installed packages and the standard library live in (links
     unresolved)."""
-    return any(Path(os.path.abspath(path)).is_relative_to(root) for root in _installed())
+    return os.path.abspath(path).startswith(_installed())  # asked on every import: text, not pathlib
 
 
 @cache
-def _installed() -> tuple[Path, ...]:
+def _installed() -> tuple[str, ...]:
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages()}
-    return tuple(Path(os.path.abspath(root)) for root in roots if root)
+    return tuple(os.path.join(os.path.abspath(root), "") for root in roots if root)
 
 
 def _entries() -> list[str]:

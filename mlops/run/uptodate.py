@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -112,7 +111,7 @@ def made_record(reads: dict[str, Any], files: dict[str, str], code: dict[str, st
     that remakes a step exactly as it was still leaves a new record, which another run waiting on the step's
     lock finds (and takes) instead of making the step once more."""
     return {"reads": reads, "files": files, "code": code, "outputs": output_digests(outputs, digests, published),
-            "id": uuid.uuid4().hex}
+            "id": os.urandom(16).hex()}
 
 
 def config_reasons(step: Step, reads: dict[str, Any] | None, date: str | None) -> list[str]:

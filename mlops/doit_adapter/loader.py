@@ -17,6 +17,7 @@ from mlops.doit_adapter import internals, noop, session
 from mlops.doit_adapter.reporter import QuietPipe, Reporter
 from mlops.doit_adapter.tasks import KIND_MARK, date_value, takes_date
 from mlops.run import bytecode, signals
+from mlops.run.runner import inside
 
 NAME = "mlops"
 TASK_COMMANDS = frozenset({"run", "list", "info", "clean", "forget", "ignore", "graph"})  # their words name tasks
@@ -114,8 +115,7 @@ def check_state_file(backend: Any, state: Any, default: Any = None) -> None:
     wrote (JSON): doit would stop with a traceback, after running a step."""
     state = str(state or "")
     folder = os.path.abspath(os.path.dirname(state) or ".")
-    inside = folder.startswith(os.getcwd() + os.sep) or folder == os.getcwd()
-    if state != str(default or "") and not inside and not os.path.isdir(folder):
+    if state != str(default or "") and not os.path.isdir(folder) and not inside(folder, os.getcwd()):
         raise ConfigError(f"--db-file {state}: the folder {folder} does not exist; create it, or name a file in a "
                           "folder that does")
     if backend in (None, backend_plugin.NAME, "json") or not os.path.isfile(state):

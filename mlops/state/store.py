@@ -150,7 +150,8 @@ class StateDB:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        os.makedirs(os.path.dirname(self.name) or ".", exist_ok=True)  # --db-file in a folder not made yet
+        if not self._wrote:  # once: --db-file in a folder of the project not made yet
+            os.makedirs(os.path.dirname(self.name) or ".", exist_ok=True)
         with open(f"{self.name}.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

@@ -119,12 +119,14 @@ def nothing(project: Project) -> bool:
 
 
 def touch_input(project: Project) -> bool:
-    """Set data/p_0.txt's modification time to now (at least a second later than it was), content unchanged.
+    """Set data/p_0.txt's modification time to now, as `touch` does, content unchanged.
 
-    So the input is newer than the outputs made from it, as after `touch`: Snakemake looks only then.
+    So the input is newer than the outputs made from it: Snakemake looks only then. Not a time ahead of the
+    clock: a file dated in the future is racy (`mlops/common/identity.py`) and hashed on every command until
+    the clock passes it, which no user's `touch` causes.
     """
     path = project.folder / "data" / "p_0.txt"
-    mtime = max(time.time_ns(), path.stat().st_mtime_ns + 1_000_000_000)
+    mtime = max(time.time_ns(), path.stat().st_mtime_ns + 1)
     os.utime(path, ns=(mtime, mtime))
     return True
 

@@ -154,7 +154,7 @@ class Fingerprint:
         backend = internals.state_backend()
         if not isinstance(backend, StateDB):
             raise ValueError("a state store of another backend")
-        root = self.started.config.root
+        root = str(self.started.config.root)  # joined as text: pathlib's parsing is most of this at 4000 steps
         shared = set(self._shared(backend))
         watched: dict[str, set[str]] = {"": shared}
         code: set[str] = set()  # the steps share most of their code: each file's folders are looked up once
@@ -163,8 +163,9 @@ class Fingerprint:
             if made is None:
                 raise ValueError(f"{step.task} has no record")
             files = {*step.inputs.values(), *made["files"], *step.outputs(step.date).values(), *made["outputs"]}
-            watched[step.task] = {str(root / path) for path in files}
-            code.update(str(root / path) for path in made["code"] if os.path.splitext(path)[1] in CODE_SUFFIXES)
+            watched[step.task] = {os.path.join(root, path) for path in files}
+            code.update(path for path in made["code"] if os.path.splitext(path)[1] in CODE_SUFFIXES)
+        code = {os.path.join(root, path) for path in code}
         shared.update(code, (os.path.dirname(path) for path in code))
         shared.update(folder for path in code for folder in search_folders(path))
         return watched

@@ -94,13 +94,11 @@ def version_sources() -> list[str]:
     for entry in dict.fromkeys(_entries()):
         found.append(entry)
         try:
-            with os.scandir(entry) as listing:
-                names = sorted(item.name for item in listing)
+            with os.scandir(entry) as listing:  # each item knows whether it is a folder: no stat of its own
+                items = sorted((item for item in listing if os.path.splitext(item.name)[1] in METADATA),
+                               key=lambda item: item.name)
+                found.extend(os.path.join(item.path, METADATA[os.path.splitext(item.name)[1]])
+                             if item.is_dir() else item.path for item in items)
         except OSError:
             continue
-        for name in names:
-            suffix = os.path.splitext(name)[1]
-            if suffix in METADATA:
-                folder = os.path.join(entry, name)
-                found.append(os.path.join(folder, METADATA[suffix]) if os.path.isdir(folder) else folder)
     return found

@@ -156,3 +156,21 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new))
+
+
+def loggers(project: Path) -> list[int]:
+    """Return the tracking logger processes running for a project (started by its commands)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # not a process, or one that ended
+            continue
+        if b"mlops.integrations.logger" in words and any(str(project).encode() in word for word in words):
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for_loggers(project: Path, timeout: float = 180.0) -> None:
+    """Wait until no tracking logger of the project runs (each ends once it has sent what waits)."""
+    wait_for(lambda: not loggers(project), timeout)

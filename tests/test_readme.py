@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, run_doit
+from helpers import REPO, run_doit, wait_for_loggers
 
 README = (REPO / "README.md").read_text()
 
@@ -50,6 +50,7 @@ def test_every_console_command_prints_what_the_readme_shows(tmp_path: Path) -> N
         # The copy's own mlops, as in a clone installed with `pip install -e .`: its code is the project's.
         env = {"USER": "ada", "MLOPS_TRACKING_TOKEN": "", "PYTHONPATH": str(project)}
         result = run_doit(project, *words[1:], env=env)
+        wait_for_loggers(project)  # the next command starts with what this one made logged
         printed = [line.rstrip() for line in (result.stdout + result.stderr).splitlines()]
         assert seconds_hidden(printed) == seconds_hidden(expected), f"$ {command}"
         # A command fails when it says so: one error line first, or a report that counts a failed step.

@@ -89,6 +89,7 @@ def note_all(values: Iterable[Any]) -> None:
 
 
 URL_PASSWORD = re.compile(r"://[^/\s@:]*:([^/\s@]+)@")  # scheme://user:password@host
+URL_USER_PASSWORD = re.compile(r"(://[^/\s@:]*):[^/\s@]+@")
 
 
 def note_url_passwords(value: Any) -> None:
@@ -112,10 +113,11 @@ def shows_secret(value: Any) -> bool:
 
 
 def redact(text: str) -> str:
-    """Return `text` with every noted secret value replaced by the mask."""
+    """Return `text` with every noted secret value replaced by the mask, and so is the password of every URL in
+    it (`scheme://user:password@host`; one too short to be noted, as a library's message may quote it)."""
     for value in sorted(_values, key=len, reverse=True):
         text = text.replace(value, MASK)
-    return text
+    return URL_USER_PASSWORD.sub(rf"\1:{MASK}@", text) if "@" in text else text
 
 
 def keep_key_in(folder: Path) -> None:

@@ -16,7 +16,7 @@ from doit.exceptions import TaskFailed
 
 from mlops.common.errors import MlopsError, StepError, StepFailed
 from mlops.common.names import check_date, one_line
-from mlops.doit_adapter import internals
+from mlops.doit_adapter import internals, session
 from mlops.doit_adapter.backend import ADOPTED, ELAPSED, MADE_HERE, SAVED_BY_WORKER, WAITED, Backend
 from mlops.doit_adapter.check import StepCheck
 from mlops.plan import Step
@@ -88,6 +88,7 @@ class StepAction:
             if made is None:
                 made = self._made(step, date)
                 outcome[MADE_HERE] = {"date": date}
+                told_made(task.name, date, made, fresh)
             # A dated step keeps one record per date: the other dates' records stay as they were.
             previous = records if date is not None else {}
             task.values["made"] = {**previous, record_key(date): made}
@@ -108,6 +109,19 @@ class StepAction:
         published = reads.pop(OUTPUT_DIGESTS, {})
         unchanged(files, consumed(step, digests), changed_files(code, fn))
         return made_record(reads, files, code, step.outputs(date).values(), digests, published)
+
+
+def told_made(task_name: str, date: str | None, made: dict[str, Any], replaced: dict[str, Any] | None) -> None:
+    """Tell the listeners of `session.MADE` of a result just made, before its record is saved: where the record
+    goes in the state (its files, and the keys to its id) and which process saves it."""
+    backend = internals.state_backend()
+    if not session.MADE or not isinstance(backend, StateDB):
+        return
+    where = {"files": [os.path.abspath(backend.name), os.path.abspath(backend.journal)],
+             "path": [task_name, internals.VALUES_KEY, "made", record_key(date), "id"]}
+    previous = replaced.get("id") if isinstance(replaced, dict) else None
+    for listener in session.MADE:
+        listener(task_name, date, made, previous, where, backend.owner)
 
 
 def unchanged(before: dict[str, str], after: dict[str, str], code: list[str]) -> None:

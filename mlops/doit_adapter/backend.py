@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from mlops.doit_adapter import internals, session
+from mlops.run.uptodate import made_records, record_key
 from mlops.state.store import StateDB
 
 NAME = "mlops"
@@ -66,9 +67,10 @@ class Backend(StateDB):
             value = kept
         super().set(task_id, dependency, value)
         if dependency == self.last_key and task_id in self._made_here:
-            made = self._made_here.pop(task_id)
+            date = self._made_here.pop(task_id).get("date")
+            record = made_records(self.get(task_id, internals.VALUES_KEY)).get(record_key(date)) or {}
             for listener in session.SAVED:
-                listener(task_id, made.get("date"))
+                listener(task_id, date, record.get("id"))
 
 
 def _stand_in(task_id: str) -> bool:

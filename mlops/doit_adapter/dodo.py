@@ -63,15 +63,16 @@ def engine(started: Invocation) -> Executor:
 
 
 def tracked(started: Invocation, executor: Executor) -> Executor:
-    """Return the executor, checking tracking before each step when it is on; log each step run once its
-    record is saved, and say where in the run's report."""
+    """Return the executor, checking tracking before each step when it is on; write each result's event for
+    the logger, and say in the run's report what waits to be logged."""
     settings = Settings.of(started.config.values)
     if not settings.use:
         return executor
     tracker = Tracker(settings, str(started.config.values.get("env")), started.env_dir,
                       {step.task: step for step in started.steps})
-    session.SAVED.append(tracker.logged)
-    session.REPORTED.append(lambda reached: tracker.summary())
+    session.MADE.append(tracker.made)
+    session.SAVED.append(tracker.saved)
+    session.REPORTED.append(tracker.finish)
     return Checked(executor, tracker)
 
 

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlops.common import secrets
 from mlops.common.errors import ConfigError
@@ -14,6 +15,7 @@ from mlops.config.sweeps import Variant, refuse_secret_values, split_sweeps
 from mlops.config.words import refuse_bare_deletions
 from mlops.doit_adapter import internals
 from mlops.doit_adapter.selection import Selection
+from mlops.integrations import outbox
 from mlops.plan import Step, StepKind, check_task_words, env_dir, plan, step_kinds
 from mlops.plan.variants import SweepPlan, with_variants
 from mlops.state.digests import DigestCache
@@ -21,7 +23,7 @@ from mlops.state.store import check_folder
 
 DIGESTS_FILE = ".digests.json"
 STATE_FILE = ".doit-state.json"
-STATE_FOLDERS = (".failed", ".locks", ".noop")
+STATE_FOLDERS = (".failed", ".locks", ".noop", outbox.FOLDER)
 STATE_FILES = (STATE_FILE, f"{STATE_FILE}.journal", f"{STATE_FILE}.lock", DIGESTS_FILE)
 
 
@@ -78,7 +80,10 @@ class Invocation:
         check_folder(self.env_dir, STATE_FILES, STATE_FOLDERS)
 
 
-SAVED: list[Callable[[str, str | None], None]] = []  # told of each step run here once its record is saved
+# told of each result made here before its record is saved: task, date, record, the id of the record it
+# replaces, where its record is saved (state files, keys to its id), the process that saves it
+MADE: list[Callable[[str, str | None, dict[str, Any], str | None, dict[str, Any], int], None]] = []
+SAVED: list[Callable[[str, str | None, str | None], None]] = []  # told of each result's record once saved: its id
 # lines for the end of the run's report, given the tasks the run reached ("": nothing to say)
 REPORTED: list[Callable[[set[str]], str]] = []
 LOADER_ACTIVE: list[bool] = []  # not empty once our task loader imports dodo.py in this process

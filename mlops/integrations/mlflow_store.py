@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import time
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -18,9 +17,12 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 # MLflow prints `View run ... at: <tracking URL>` for each run, a password in the URL included
 os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
 
-from mlflow.entities import Metric, Param, RunTag  # after the settings above
+from mlflow.entities import Metric, Param, Run, RunTag  # after the settings above
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+LINEAGE = "mlops.lineage"  # the tag of a run that holds one lineage: its key
+MAX_PARAMS, MAX_METRICS, MAX_TAGS = 100, 1000, 100  # what one log_batch takes
 
 
 class Store:
@@ -50,21 +52,56 @@ class Store:
                 raise
             return str(found.experiment_id)
 
-    def start(self, name: str, started: int, tags: dict[str, str]) -> str:
-        """Create a run and return its id."""
-        return str(self.client.create_run(self.experiment, start_time=started, tags=tags, run_name=name).info.run_id)
+    def lineage_runs(self) -> dict[str, Run]:
+        """Return the experiment's runs of lineages (tagged `mlops.lineage`), by lineage key, oldest first."""
+        found: dict[str, Run] = {}
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment], max_results=1000, page_token=token,
+                                           order_by=["attributes.start_time ASC"])
+            for run in page:
+                key = run.data.tags.get(LINEAGE)
+                if key and key not in found:
+                    found[key] = run
+            token = page.token
+            if not token:
+                return found
+
+    def start(self, name: str, started: int, tags: dict[str, str]) -> Run:
+        """Create a run and return it."""
+        return self.client.create_run(self.experiment, start_time=started, tags=tags, run_name=name)
 
     def log(self, run: str, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
-            files: list[str], folder: str, ended: int) -> None:
-        """Log one step into `run`: its parameters, metrics, tags and files (under `folder/`); the run ends
-        as finished (a later step of the same pipeline in this command logs into it again)."""
-        now = int(time.time() * 1000)
-        self.client.log_batch(run, params=[Param(key, value) for key, value in params.items()],
-                              metrics=[Metric(key, value, now, 0) for key, value in metrics.items()],
-                              tags=[RunTag(key, value) for key, value in tags.items()])
-        for path in files:
+            files: list[tuple[str, str]], at: int) -> None:
+        """Log into `run`: its files first (path, artifact folder), then parameters, metrics and tags in batches;
+        the last batch carries the last tag given, so that tag is there only once all the rest is. A retry logs
+        the same again harmlessly: an equal parameter, an equal metric (value, time and step), a file, a tag."""
+        for path, folder in files:
             self.client.log_artifact(run, path, folder)
+        entities = ([Param(key, value) for key, value in params.items()],
+                    [Metric(key, value, at, 0) for key, value in metrics.items()],
+                    [RunTag(key, value) for key, value in tags.items()])
+        batches = _batches(*entities)
+        for batch in batches:
+            self.client.log_batch(run, params=batch[0], metrics=batch[1], tags=batch[2])
+
+    def end(self, run: str, ended: int) -> None:
+        """Mark a run finished at `ended` (milliseconds)."""
         self.client.set_terminated(run, "FINISHED", end_time=ended)
+
+
+def _batches(params: list[Param], metrics: list[Metric], tags: list[RunTag]) -> list[tuple[list[Param],
+                                                                                           list[Metric],
+                                                                                           list[RunTag]]]:
+    """Cut parameters, metrics and tags into MLflow's batch limits (100, 1000, 100), the last tag in the last
+    batch."""
+    found = []
+    while params or metrics or tags:
+        last = len(params) <= MAX_PARAMS and len(metrics) <= MAX_METRICS and len(tags) <= MAX_TAGS
+        keep = tags if last else tags[:min(MAX_TAGS, len(tags) - 1)]
+        found.append((params[:MAX_PARAMS], metrics[:MAX_METRICS], keep))
+        params, metrics, tags = params[MAX_PARAMS:], metrics[MAX_METRICS:], tags[len(keep):]
+    return found
 
 
 def made_whole(database: Path) -> None:

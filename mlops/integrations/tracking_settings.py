@@ -23,24 +23,31 @@ SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databrick
 
 
 class TrackingError(MlopsError):
-    """Tracking is on, but cannot work: MLflow missing, or its server not answering."""
+    """Tracking is on, but cannot work: MLflow is missing."""
+
+
+
+class StoreUnavailable(TrackingError):
+    """Tracking is on, but its store or server cannot be used now: results wait in the outbox."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The `tracking:` node: on or off, where, which experiment, the token a server asks for."""
+    """The `tracking:` node: on or off, where, which experiment, the token a server asks for, and whether a
+    command starts a logger process for the results it made (else they wait for `doit tracking`)."""
 
     use: bool
     uri: str = ""
     experiment: str = ""
     token: str = ""
+    logger: bool = True
 
     @staticmethod
     def of(values: dict[str, Any]) -> Settings:
         """Return the settings of a resolved config (ConfigError on a bad value)."""
         node = values.get(NODE) or {}
         if not isinstance(node, dict):
-            raise ConfigError(f"{NODE}: must map use, uri, experiment and token to values")
+            raise ConfigError(f"{NODE}: must map use, uri, experiment, token and logger to values")
         use = node.get("use", False)
         if not isinstance(use, bool):
             raise ConfigError(f"{NODE}.use: must be true or false, not '{use}'")
@@ -50,7 +57,10 @@ class Settings:
             if not isinstance(node.get(key), str) or not node[key].strip():
                 raise ConfigError(f"{NODE}.{key}: must be a non-empty string when {NODE}.use is true")
         check_uri(node["uri"])
-        return Settings(True, node["uri"], node["experiment"], str(node.get("token") or ""))
+        logger = node.get("logger", True)
+        if not isinstance(logger, bool):
+            raise ConfigError(f"{NODE}.logger: must be true or false, not '{logger}'")
+        return Settings(True, node["uri"], node["experiment"], str(node.get("token") or ""), logger)
 
     @property
     def shown_uri(self) -> str:
@@ -90,8 +100,8 @@ def database(uri: str) -> Path | None:
 
 
 def ready(settings: Settings) -> None:
-    """Fail with one line if tracking cannot work: MLflow not installed, its database not opening, or its
-    server not answering (MLflow itself would retry for a minute or more)."""
+    """Fail with one line if tracking cannot work: MLflow not installed (TrackingError), or its database not
+    opening or its server not answering (StoreUnavailable; MLflow itself would retry for a minute or more)."""
     import importlib.util  # here: a command that runs no step needs none of these
     import sqlite3
     import tempfile
@@ -104,14 +114,17 @@ def ready(settings: Settings) -> None:
     if path is not None:
         try:
             if path.exists():
-                with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as opened:
+                # Opened for writing, as MLflow opens it: a reader of a store whose last writer was killed
+                # mid-commit rolls its journal back (a read-only one cannot, and fails). Busy is in use: fine.
+                with contextlib.closing(sqlite3.connect(path, timeout=1.0)) as opened:
                     opened.execute("PRAGMA schema_version").fetchone()
-            else:  # made when the first step is logged (whole: see mlflow_store.made_whole)
+            else:  # made when the first result is logged (whole: see mlflow_store.made_whole)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tempfile.TemporaryFile(dir=path.parent).close()
         except (OSError, sqlite3.Error) as error:
-            raise TrackingError(f"the tracking store {settings.shown_uri} cannot be opened ({one_line(str(error))}); "
-                                f"point {NODE}.uri (or MLFLOW_TRACKING_URI) at a database file; or {OFF}") from None
+            if not (isinstance(error, sqlite3.OperationalError) and "locked" in str(error)):
+                problem = f"the tracking store {settings.shown_uri} cannot be opened ({one_line(str(error))})"
+                raise _unusable(problem) from None
     if settings.remote:
         try:
             with urllib.request.urlopen(settings.shown_uri.rstrip("/") + "/health", timeout=REACH_TIMEOUT):
@@ -119,9 +132,10 @@ def ready(settings: Settings) -> None:
         except urllib.error.HTTPError:
             pass  # a server answered
         except (OSError, ValueError) as error:
-            reason = getattr(error, "reason", None) or error
-            raise TrackingError(f"the tracking server {settings.shown_uri} cannot be reached ({one_line(str(reason))});"
-                                f" start it, or point {NODE}.uri (or MLFLOW_TRACKING_URI) at one that runs; or "
-                                f"{OFF}") from None
+            reason = one_line(str(getattr(error, "reason", None) or error))
+            raise _unusable(f"the tracking server {settings.shown_uri} cannot be reached ({reason})") from None
 
 
+def _unusable(problem: str) -> StoreUnavailable:
+    return StoreUnavailable(f"{problem}; start it, or point {NODE}.uri (or MLFLOW_TRACKING_URI) at one that works; "
+                            f"or {OFF}")

@@ -52,6 +52,11 @@ class StateDB:
         self._releases: dict[str, Callable[[], None]] = {}  # task locks to give up once its record is saved
 
     @property
+    def owner(self) -> int:
+        """The process that opened the store: the one that saves what `doit -n`'s worker processes make."""
+        return self._owner
+
+    @property
     def _db(self) -> dict[str, dict[str, Any]]:
         if self._data is None:
             self._seen = self._files()

@@ -31,11 +31,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 BIG_NOOPS = 3
 BIG_PIPELINES = 10
-DEFAULT_VARIANTS = ("ours", "minimal", "bare", "snakemake", "dvc")
+DEFAULT_VARIANTS = ("ours", "tracked", "minimal", "bare", "snakemake", "dvc")
 # The largest pipeline count each peer runs at by default: their first runs grow faster than linearly
 # (Snakemake about 3.5 min at P=1000; DVC 4 to 9 min at P=100, as it rewrites dvc.lock after each stage).
 DEFAULT_MAX = {"snakemake": 100, "dvc": 10}
 RATIOS = ("minimal", "bare", "before")
+LOGGER = "logger"  # the column of the time a variant's background logger took after each command
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Run:
     seconds: float
     ran: frozenset[str]
     error: str | None
+    settled: float | None = None  # seconds what it left running took after it (tracked: the logger)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Results:
             self.failures.append(f"{where}: the command failed: {run.error}")
             return
         self.times.setdefault((group, scenario.name, project.variant), []).append(run.seconds)
+        if run.settled is not None:
+            self.times.setdefault((group, scenario.name, f"{project.variant} {LOGGER}"), []).append(run.settled)
         problem = check(run, scenario.expected(project)) if scenario.expected else None
         if scenario.complete and not problem:
             problem = missing_outputs(project)
@@ -171,7 +175,7 @@ def after_touch(project: Project) -> set[str]:
 
 def cli_param(project: Project) -> set[str]:
     """Return train:p_0 for the variants that take p_0's alpha on the command line; none for the others."""
-    return {"train:p_0"} if project.variant in ("ours", "before", "snakemake") else set()
+    return {"train:p_0"} if project.variant in ("ours", "tracked", "before", "snakemake") else set()
 
 
 SCENARIOS = (
@@ -202,9 +206,10 @@ def execute(project: Project, action: str) -> Run | None:
     start = time.perf_counter()
     done = subprocess.run(command, cwd=project.folder, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    settled = variant.settle(project) if variant.settle else None
     lines = (done.stderr or done.stdout).strip().splitlines()
     error = None if done.returncode == 0 else f"exit {done.returncode}: {lines[-1] if lines else ''}"
-    return Run(seconds, variant.ran(done.stdout, done.stderr), error)
+    return Run(seconds, variant.ran(done.stdout, done.stderr), error, settled)
 
 
 def check(run: Run, expected: set[str]) -> str | None:
@@ -288,14 +293,18 @@ def ratio(ours: float | None, other: float | None) -> str:
 
 
 def table(results: Results, group: str, scenarios: Sequence[str], variants: Sequence[str]) -> list[str]:
-    """Return a markdown table of median times per scenario and variant, and ours' ratios to minimal and bare."""
-    ratios = [other for other in RATIOS if "ours" in variants and other in variants]
-    header = [*(f"{variant} (s)" for variant in variants), *(f"ours/{other}" for other in ratios)]
+    """Return a markdown table of median times per scenario and variant (the tracked variant's logger beside it),
+    and the ratios of ours (and tracked) to minimal, bare and before."""
+    columns = [column for variant in variants
+               for column in (variant, *([f"{variant} {LOGGER}"] if VARIANTS[variant].settle else []))]
+    ratios = [(mine, other) for mine in ("ours", "tracked") if mine in variants
+              for other in RATIOS if other in variants and (mine, other) != ("tracked", "before")]
+    header = [*(f"{column} (s)" for column in columns), *(f"{mine}/{other}" for mine, other in ratios)]
     lines = [f"| scenario | {' | '.join(header)} |", f"| --- |{' ---: |' * len(header)}"]
     for name in scenarios:
-        cells = [results.cell(group, name, variant) for variant in variants]
-        ours = results.median(group, name, "ours")
-        cells += [ratio(ours, results.median(group, name, other)) for other in ratios]
+        cells = [results.cell(group, name, column) for column in columns]
+        cells += [ratio(results.median(group, name, mine), results.median(group, name, other))
+                  for mine, other in ratios]
         lines.append(f"| {name} | {' | '.join(cells)} |")
     return lines
 

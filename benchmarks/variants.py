@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,7 @@ class Variant:
     touch_reruns_above: int | None = None
     peer: bool = False
     out_root: str = "outputs"
+    settle: Callable[[Project], float] | None = None  # waits for what a command left running; its seconds
 
     def available(self) -> bool:
         """Tell whether the tool can be imported by this Python (the variant's own Python: given, if it has one)."""
@@ -125,15 +127,17 @@ def write_big_file(path: Path, size: int) -> None:
             handle.write(block[: min(MIB, size - offset)])
 
 
-def write_ours(project: Project) -> None:
-    """Copy dodo.py, pyproject.toml and the base and env config from the repo; write the pipeline files."""
+def write_ours(project: Project, tracking: bool = False) -> None:
+    """Copy dodo.py, pyproject.toml and the base and env config from the repo; write the pipeline files.
+
+    Bare doit tracks no experiments: ours neither, but as the "tracked" variant (MLflow's embedded store)."""
     folder = project.folder
     for name in ("dodo.py", "pyproject.toml"):
         shutil.copy(REPO / name, folder / name)
     (folder / "conf" / "pipelines").mkdir(parents=True)
     config = (REPO / "conf" / "config.yaml").read_text()
-    # Bare doit tracks no experiments: ours neither (benchmarks/tracking.py measures tracking).
-    config = config.replace("tracking:\n  use: true\n", "tracking:\n  use: false\n")
+    if not tracking:
+        config = config.replace("tracking:\n  use: true\n", "tracking:\n  use: false\n")
     (folder / "conf" / "config.yaml").write_text(config)
     shutil.copytree(REPO / "conf" / "env", folder / "conf" / "env")
     for name in project.names:
@@ -199,6 +203,28 @@ def write_dvc_params(project: Project, p0_alpha: float) -> None:
     (project.folder / "params.yaml").write_text("pipelines:\n" + "".join(lines))
 
 
+def wait_for_logger(project: Project) -> float:
+    """Wait for the tracking logger a command of the project started to end (it sends the command's results to
+    MLflow, off the command's path); return the seconds waited, from the command's end."""
+    start = time.perf_counter()
+    folder = str(project.folder).encode()
+    while any(folder in command for command in _loggers()):
+        time.sleep(0.01)
+    return time.perf_counter() - start
+
+
+def _loggers() -> list[bytes]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"mlops.integrations.logger" in command:
+            found.append(command)
+    return found
+
+
 def child_env() -> dict[str, str]:
     """Return the environment of the timed commands.
 
@@ -252,6 +278,8 @@ VARIANTS = {
     for variant in (
         Variant("ours", "doit", write_ours, OURS_RUN, doit_ran, set_ours_alpha, out_root="outputs/dev"),
         Variant("before", "doit", write_ours, OURS_RUN, doit_ran, set_ours_alpha, out_root="outputs/dev"),
+        Variant("tracked", "doit", lambda project: write_ours(project, tracking=True), OURS_RUN, doit_ran,
+                set_ours_alpha, out_root="outputs/dev", settle=wait_for_logger),
         Variant("minimal", "doit", write_minimal, {**DOIT_RUN, "cli-param": ("train:p_0",)}, doit_ran, None),
         Variant("bare", "doit", write_bare, {**DOIT_RUN, "cli-param": ("train:p_0",)}, doit_ran,
                 write_bare_params),

@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
+import shutil
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +43,9 @@ from mlops.state.store import read_state
 
 ARTIFACTS = "mlartifacts"  # beside an embedded store's database: the files its runs keep
 MAX_NAME = 120  # characters of a run's name
+STAGING = ".sending-"  # in the outbox: the files of the events being sent, under the names they are logged as
 EVENT = "mlops.event."  # + an event's id: the tag of a result logged into a run
+TORN_AFTER = 3600  # seconds after which an event file left half-written is removed (its writer is long gone)
 
 
 @dataclass
@@ -61,23 +67,33 @@ def flush(folder: Path, settings: Settings) -> Flushed:
     secrets.note(settings.token)
     done = Flushed()
     with _claimed(folder):
+        for stale in folder.glob(f"{STAGING}*"):  # left by a logger stopped while it sent
+            shutil.rmtree(stale, ignore_errors=True)
+        for torn in folder.glob(".*.tmp"):  # an event a command was stopped while it wrote, long ago
+            with contextlib.suppress(OSError):
+                if time.time() - torn.stat().st_mtime > TORN_AFTER:
+                    torn.unlink()
         sender: Sender | None = None
         progress = True
-        while progress:
-            progress = False
+        while progress:  # until a look finds nothing more to send (a command may add events meanwhile)
             pending = outbox.events(folder)
+            replaced = {event.get("previous") for event in pending}
             states: dict[tuple[str, ...], Any] = {}
+            lineages: dict[str, list[dict[str, Any]]] = {}
             for event in pending:
-                verdict = _verdict(event, pending, states)
+                verdict = _verdict(event, replaced, states)
                 if verdict == "drop":
                     outbox.remove(folder, event)
                     done.dropped += 1
                 elif verdict == "send":
-                    sender = sender or Sender(settings)
-                    sender.send(folder, event)
+                    lineages.setdefault(str(event.get("lineage")), []).append(event)
+            progress = bool(lineages)
+            for events in lineages.values():  # a lineage's events in one run, in few calls
+                sender = sender or Sender(settings)
+                sender.send(folder, events)
+                for event in events:
                     outbox.remove(folder, event)
-                    done.sent += 1
-                    progress = True
+                done.sent += len(events)
         if sender is not None:
             sender.end()
             done.runs = sorted(sender.touched.values())
@@ -94,9 +110,10 @@ def _claimed(folder: Path) -> Iterator[None]:
         yield
 
 
-def _verdict(event: dict[str, Any], pending: list[dict[str, Any]], states: dict[tuple[str, ...], Any]) -> str:
-    """Say whether an event is to be sent (its record was saved), dropped (it never will be) or left waiting."""
-    if event["saved"] or any(other.get("previous") == event["id"] for other in pending):
+def _verdict(event: dict[str, Any], replaced: set[Any], states: dict[tuple[str, ...], Any]) -> str:
+    """Say whether an event is to be sent (its record was saved), dropped (it never will be) or left waiting;
+    `replaced`: the ids of the records the waiting events' records replace."""
+    if event["saved"] or event["id"] in replaced:
         return "send"  # marked, or replaced by a later result of the same step, which is saved only after it
     if _current_id(event, states) == event["id"]:
         return "send"
@@ -136,25 +153,33 @@ class Sender:
         self.touched: dict[str, str] = {}  # run id -> name, of the runs this logger logged into
         self.ended: dict[str, int] = {}  # run id -> when its last result ended
 
-    def send(self, folder: Path, event: dict[str, Any]) -> None:
-        """Log one event into its lineage's run, unless it is there already."""
-        made = _record(folder, event.get("provenance"))
-        values = {}
-        for upstream in event.get("upstream") or ():
-            values.update(_read(str(upstream["kind"]), _record(folder, upstream.get("provenance")), None))
-        values.update(_read(str(event["kind"]), made, event.get("date")))
-        run = self._run(event, values, made)
-        if f"{EVENT}{event['id']}" in run.data.tags:
-            return  # logged by an earlier logger that was stopped before it removed the event
-        ended = _millis(made.get("ended"))
-        linked = [*(event.get("artifacts") or ()), event.get("provenance")]
-        files = [(str(folder / name), str(event["folder"])) for name in linked if name]
-        tags = {**_tags(event, made), f"{EVENT}{event['id']}": str(event["task"])}
-        self.store.log(run.info.run_id, values, self._metrics(folder, event), tags, files, ended)
-        run.data.tags[f"{EVENT}{event['id']}"] = str(event["task"])
+    def send(self, folder: Path, events: list[dict[str, Any]]) -> None:
+        """Log the events of one lineage into its run, but those in it already: files first, then values and
+        metrics, then the events' tags, in few calls."""
+        made = [_record(folder, event.get("provenance"), event.get("date")) for event in events]
+        values: dict[str, str] = {}
+        for event, record in zip(events, made, strict=True):
+            for upstream in event.get("upstream") or ():
+                values.update(_read(str(upstream.get("kind")), _record(folder, upstream, None), None))
+            values.update(_read(str(event["kind"]), record, event.get("date")))
+        run = self._run(events[0], values, made[0])
+        marks = {f"{EVENT}{event['id']}": str(event["task"]) for event in events}
+        new = [index for index, event in enumerate(events) if f"{EVENT}{event['id']}" not in run.data.tags]
+        if not new:
+            return  # logged by an earlier logger that was stopped before it removed the events
+        metrics, tags = [], {}
+        with tempfile.TemporaryDirectory(dir=folder, prefix=STAGING) as staging:
+            files = []
+            for index in new:
+                event, ended = events[index], _millis(made[index].get("ended"))
+                files += _files(folder, event, made[index], Path(staging) / str(index))
+                metrics += [(key, value, ended) for key, value in self._metrics(folder, event).items()]
+                tags.update(_tags(event, made[index]))
+                self.ended[run.info.run_id] = max(self.ended.get(run.info.run_id, 0), ended)
+            self.store.log(run.info.run_id, values, metrics, tags, files, marks)
+        run.data.tags.update(marks)
         self.params.setdefault(run.info.run_id, {}).update(values)
         self.touched[run.info.run_id] = run.info.run_name
-        self.ended[run.info.run_id] = max(self.ended.get(run.info.run_id, 0), ended)
 
     def end(self) -> None:
         """Mark each run logged into finished, at the end of its last result."""
@@ -186,22 +211,40 @@ class Sender:
     def _metrics(self, folder: Path, event: dict[str, Any]) -> dict[str, float]:
         """Return the numbers of an event's metrics outputs; one that is not JSON is said and left out."""
         found: dict[str, float] = {}
-        for name in event.get("metrics") or ():
-            if not name:
-                continue
+        for item in event.get("metrics") or ():
             try:
-                found.update(metrics(folder / name))
+                found.update(metrics(folder / str(item["link"])))
             except (OSError, ValueError) as error:
-                print(f"mlops: tracking: {event['task']}: {Path(name).name} holds no metrics MLflow can take "
+                print(f"mlops: tracking: {event['task']}: {item.get('name')} holds no metrics MLflow can take "
                       f"({one_line(str(error), 200)}); its other values and files are logged", file=sys.stderr)
         return found
 
 
-def _record(folder: Path, name: Any) -> dict[str, Any]:
-    """Return the provenance record an event keeps (empty when it has none)."""
-    if not name:
+def _files(folder: Path, event: dict[str, Any], made: dict[str, Any], staging: Path) -> list[tuple[str, str]]:
+    """Return an event's files to log (path, artifact folder), each under its own name in `staging`: its
+    artifacts linked, its record written (a dated step's file holds a record per date: that date's)."""
+    staging.mkdir(parents=True)
+    found = []
+    for item in event.get("artifacts") or ():
+        with contextlib.suppress(OSError):  # a link the command was stopped before making
+            os.link(folder / str(item["link"]), staging / str(item["name"]))
+            found.append((str(staging / str(item["name"])), str(event["folder"])))
+    if made:
+        (staging / "provenance.json").write_text(json.dumps(made, indent=2, sort_keys=True) + "\n")
+        found.append((str(staging / "provenance.json"), str(event["folder"])))
+    return found
+
+
+def _record(folder: Path, item: Any, date: Any) -> dict[str, Any]:
+    """Return the provenance record an event links to (that date's, for a dated step; empty when missing)."""
+    if not isinstance(item, dict) or not item.get("link"):
         return {}
-    made = parse_json((folder / str(name)).read_text())
+    try:
+        made = parse_json((folder / str(item["link"])).read_text())
+    except (OSError, ValueError):
+        return {}
+    if date and isinstance(made, dict):
+        made = made.get(str(date))
     return made if isinstance(made, dict) else {}
 
 

@@ -71,18 +71,17 @@ class Store:
         """Create a run and return it."""
         return self.client.create_run(self.experiment, start_time=started, tags=tags, run_name=name)
 
-    def log(self, run: str, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
-            files: list[tuple[str, str]], at: int) -> None:
-        """Log into `run`: its files first (path, artifact folder), then parameters, metrics and tags in batches;
-        the last batch carries the last tag given, so that tag is there only once all the rest is. A retry logs
-        the same again harmlessly: an equal parameter, an equal metric (value, time and step), a file, a tag."""
+    def log(self, run: str, params: dict[str, str], metrics: list[tuple[str, float, int]], tags: dict[str, str],
+            files: list[tuple[str, str]], marks: dict[str, str]) -> None:
+        """Log into `run`: its files first (path, artifact folder), then parameters, metrics (key, value, time)
+        and tags in batches, then the `marks` tags, only once all the rest is there. A retry logs the same again
+        harmlessly: an equal parameter, an equal metric (value, time and step), a file, a tag."""
         for path, folder in files:
             self.client.log_artifact(run, path, folder)
         entities = ([Param(key, value) for key, value in params.items()],
-                    [Metric(key, value, at, 0) for key, value in metrics.items()],
+                    [Metric(key, value, at, 0) for key, value, at in metrics],
                     [RunTag(key, value) for key, value in tags.items()])
-        batches = _batches(*entities)
-        for batch in batches:
+        for batch in (*_batches(*entities), *_batches([], [], [RunTag(key, value) for key, value in marks.items()])):
             self.client.log_batch(run, params=batch[0], metrics=batch[1], tags=batch[2])
 
     def end(self, run: str, ended: int) -> None:
@@ -93,14 +92,11 @@ class Store:
 def _batches(params: list[Param], metrics: list[Metric], tags: list[RunTag]) -> list[tuple[list[Param],
                                                                                            list[Metric],
                                                                                            list[RunTag]]]:
-    """Cut parameters, metrics and tags into MLflow's batch limits (100, 1000, 100), the last tag in the last
-    batch."""
+    """Cut parameters, metrics and tags into MLflow's batch limits (100, 1000, 100)."""
     found = []
     while params or metrics or tags:
-        last = len(params) <= MAX_PARAMS and len(metrics) <= MAX_METRICS and len(tags) <= MAX_TAGS
-        keep = tags if last else tags[:min(MAX_TAGS, len(tags) - 1)]
-        found.append((params[:MAX_PARAMS], metrics[:MAX_METRICS], keep))
-        params, metrics, tags = params[MAX_PARAMS:], metrics[MAX_METRICS:], tags[len(keep):]
+        found.append((params[:MAX_PARAMS], metrics[:MAX_METRICS], tags[:MAX_TAGS]))
+        params, metrics, tags = params[MAX_PARAMS:], metrics[MAX_METRICS:], tags[MAX_TAGS:]
     return found
 
 

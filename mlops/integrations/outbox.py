@@ -27,7 +27,7 @@ from typing import Any
 
 from mlops.common import secrets
 from mlops.common.canonical import canonical
-from mlops.common.files import parse_json, write_atomically
+from mlops.common.files import parse_json
 from mlops.plan import Step
 from mlops.run import provenance
 
@@ -52,6 +52,7 @@ class Writer:
         for step in steps.values():
             self._groups.setdefault((step.pipeline, step.variant), []).append(step)
         self._keys: dict[tuple[str, str | None], str] = {}
+        self._made: set[str] = set()  # outbox folders made by this process
 
     def lineage(self, step: Step) -> str:
         """Return the key of a step's lineage: a keyed digest of the env, pipeline, variant and the sections of
@@ -74,45 +75,38 @@ class Writer:
         """Write the event of a result just made, before its record is saved (see the module's doc).
 
         `state` says where the record is saved (the state's files, and the path of keys to the record's id);
-        `owner` is the process that saves it."""
+        `owner` is the process that saves it. The event file is written first, then the links it names (flat
+        in the outbox: `<id>~<n>`): a stop between leaves an event whose record is never saved, so dropped."""
         event_id = str(made["id"])
-        outbox = folder_of(step.env_dir)
+        outbox = self._outbox(step)  # paths as text: this runs once per result (4000 at 1000 pipelines)
         outputs = step.outputs(date)
-        where = f"{step.kind.name}/{date}" if date else step.kind.name
+        sources: list[str] = []
 
-        def link(source: str | os.PathLike[str], name: str) -> str | None:
-            return _link(source, outbox, f"{event_id}/{name}")
+        def link(source: str, **about: Any) -> dict[str, Any]:
+            sources.append(source)
+            return {"link": f"{event_id}~{len(sources)}", **about}
 
         above = [self.steps[task] for task in sorted(self._upstream(step)) if not self.steps[task].kind.dated]
-        upstream = [{"kind": item.kind.name,
-                     "provenance": link(Path(item.folder) / provenance.FILE, f"{item.kind.name}/{provenance.FILE}")}
-                    for item in above]
         event = {
             "id": event_id, "previous": previous, "made_ns": time.time_ns(), "owner": owner, "state": state,
             "task": step.task, "pipeline": step.pipeline, "variant": step.variant, "kind": step.kind.name,
-            "date": date, "env": self.env, "lineage": self.lineage(step), "folder": where,
-            "provenance": self._record(step, date, outbox, f"{event_id}/{where}/{provenance.FILE}"),
-            "upstream": upstream,
-            "metrics": [link(outputs[name], f"{where}/{Path(outputs[name]).name}") for name in step.kind.metrics],
-            "artifacts": [link(outputs[name], f"{where}/{Path(outputs[name]).name}")
-                          for name in step.kind.artifacts],
+            "date": date, "env": self.env, "lineage": self.lineage(step),
+            "folder": f"{step.kind.name}/{date}" if date else step.kind.name,
+            "provenance": link(os.path.join(step.folder, provenance.FILE), name=provenance.FILE),
+            "upstream": [link(os.path.join(item.folder, provenance.FILE), kind=item.kind.name) for item in above],
+            "metrics": [link(outputs[name], name=os.path.basename(outputs[name])) for name in step.kind.metrics],
+            "artifacts": [link(outputs[name], name=os.path.basename(outputs[name])) for name in step.kind.artifacts],
         }
-        write_atomically(outbox / f"{event_id}{MADE}", json.dumps(event))
+        _write_new(os.path.join(outbox, f"{event_id}{MADE}"), json.dumps(event))
+        for number, source in enumerate(sources, 1):
+            _link(source, os.path.join(outbox, f"{event_id}~{number}"))
 
-    def _record(self, step: Step, date: str | None, outbox: Path, name: str) -> str | None:
-        """Keep the step's provenance record in the event's folder as `name`: linked, or for a dated step (whose
-        file holds a record per date) its date's record written out. None if there is none."""
-        source = Path(step.folder) / provenance.FILE
-        if date is None:
-            return _link(source, outbox, name)
-        try:
-            records = parse_json(source.read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(records, dict) or not isinstance(records.get(date), dict):
-            return None
-        write_atomically(outbox / name, json.dumps(records[date], indent=2, sort_keys=True) + "\n")
-        return name
+    def _outbox(self, step: Step) -> str:
+        outbox = os.path.join(step.env_dir, FOLDER)
+        if outbox not in self._made:
+            os.makedirs(outbox, exist_ok=True)
+            self._made.add(outbox)
+        return outbox
 
     def _upstream(self, step: Step) -> set[str]:
         found: set[str] = set()
@@ -127,9 +121,9 @@ class Writer:
 
 def saved(env_dir: str | os.PathLike[str], event_id: str) -> None:
     """Mark an event's record saved (missing: the logger decides from the state)."""
-    outbox = folder_of(env_dir)
+    outbox = os.path.join(env_dir, FOLDER)
     with contextlib.suppress(FileNotFoundError):  # sent already: a logger found its record in the state
-        os.replace(outbox / f"{event_id}{MADE}", outbox / f"{event_id}{SAVED}")
+        os.replace(os.path.join(outbox, f"{event_id}{MADE}"), os.path.join(outbox, f"{event_id}{SAVED}"))
 
 
 def events(outbox: Path) -> list[dict[str, Any]]:
@@ -151,11 +145,19 @@ def count(outbox: Path) -> int:
     return sum(1 for _ in _event_files(outbox))
 
 
+def links(event: dict[str, Any]) -> list[str]:
+    """Return the names of the links an event keeps in the outbox."""
+    items = [event.get("provenance"), *(item for role in ("upstream", "metrics", "artifacts")
+                                       for item in event.get(role) or ())]
+    return [str(item["link"]) for item in items if isinstance(item, dict) and item.get("link")]
+
+
 def remove(outbox: Path, event: dict[str, Any]) -> None:
-    """Remove an event and its files (the event file first: a stop between leaves only unreferenced files)."""
+    """Remove an event's links, then the event (a stop between leaves an event sent again harmlessly)."""
+    for name in links(event):
+        (outbox / name).unlink(missing_ok=True)
     for name in (f"{event['id']}{SAVED}", f"{event['id']}{MADE}"):
         (outbox / name).unlink(missing_ok=True)
-    shutil.rmtree(outbox / event["id"], ignore_errors=True)
 
 
 def _event_files(outbox: Path) -> Iterator[Path]:
@@ -168,20 +170,23 @@ def _event_files(outbox: Path) -> Iterator[Path]:
             yield outbox / name
 
 
-def _link(source: str | os.PathLike[str], outbox: Path, name: str) -> str | None:
-    """Hard-link a file into an event's folder as `name` (relative to the outbox; a copy where links cannot be
-    made) and return that name, None if the file is missing."""
-    target = outbox / name
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _write_new(path: str, text: str) -> None:
+    """Write a file that no one else writes, whole or not at all: through a temporary name of its own and a
+    rename (an event has one writer, so no random name and no folder check are needed)."""
+    staging = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    with open(staging, "w") as out:
+        out.write(text)
+    os.replace(staging, path)
+
+
+def _link(source: str, target: str) -> None:
+    """Hard-link a file into the outbox (a copy where links cannot be made); nothing if it is missing."""
     try:
         os.link(source, target)
     except FileExistsError:
         pass
     except FileNotFoundError:
-        return None
+        return
     except OSError:  # another file system, or one without links
-        try:
+        with contextlib.suppress(OSError):
             shutil.copyfile(source, target)
-        except OSError:
-            return None
-    return name

@@ -415,7 +415,7 @@ def test_a_logger_stopped_while_it_makes_the_store_leaves_none_half_made(tmp_pat
     sender.wait()
     flush(project)
     assert sum(logged_events(embedded(project)).values()) == 8
-    assert not list(folder.glob(".mlflow.db.*.making"))
+    assert not list(folder.glob(".mlflow.db.*.making*"))
 
 
 def test_a_result_whose_record_was_never_saved_is_dropped_and_one_that_was_is_sent(tmp_path: Path) -> None:
@@ -469,3 +469,102 @@ def test_tracking_uris_mlflow_cannot_keep_runs_at_and_url_passwords(tmp_path: Pa
     printed = run_doit(project, "print_config", f"tracking.uri=http://bob:{password}@127.0.0.1:{free_port()}")
     assert printed.returncode == 0 and password not in printed.stdout + printed.stderr
     assert "uri: '********'" in printed.stdout
+
+
+def test_a_result_made_from_another_commands_upstream_is_logged_with_the_values_it_was_made_from(
+        tmp_path: Path) -> None:
+    project = tracked(tiny_project(tmp_path / "project", tracking=True))
+    pause, paused = project / "pause", project / "paused"
+    edit(project / "tiny_steps.py", "def prepare(inputs, params, outputs):\n",
+         "def prepare(inputs, params, outputs):\n"
+         "    import pathlib, time\n"
+         "    if pathlib.Path('pause').exists() and inputs['raw'].name == 'b.txt':\n"
+         "        pathlib.Path('paused').touch()\n"
+         "        while pathlib.Path('pause').exists():\n"
+         "            time.sleep(0.01)\n")
+    assert len(doit(project, **NO_SERVER)) == 8
+    flush(project)
+    pause.touch()
+    edit(project / "data/b.txt", "raw", "raw again")
+    # Trains a with 0.3, then pauses in prepare:b; evaluate:a runs after it.
+    first = start_doit(project, "train:a", "prepare:b", "evaluate:a", "pipelines.a.train.alpha=0.3")
+    wait_for(paused.exists)
+    # Another command remakes a's model with 0.7 meanwhile.
+    assert doit(project, "train:a", "pipelines.a.train.alpha=0.7", **NO_SERVER) == {"train:a"}
+    pause.unlink()
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    flush(project)
+    client = MlflowClient(tracking_uri=embedded(project))
+    evaluated = []
+    for run in runs(embedded(project)):  # a run's values are those of the records it holds
+        if "train:a" in logged_tasks(run):
+            where = str(tmp_path / run.info.run_id)
+            record = json.loads(Path(client.download_artifacts(run.info.run_id, "train/provenance.json", where))
+                                .read_text())
+            assert run.data.params["train.alpha"] == str(record["params"]["alpha"]), run.info.run_name
+        evaluated += [run.data.params["train.alpha"]] * logged_tasks(run).count("evaluate:a")
+    assert sorted(evaluated) == ["0.5", "0.7"]  # the paused command's evaluate used the 0.7 model, and says so
+    assert set(logged_events(embedded(project)).values()) == {1}
+
+
+def test_a_result_mlflow_refuses_is_set_aside_and_the_rest_is_logged(tmp_path: Path) -> None:
+    project = tracked(tiny_project(tmp_path / "project", tracking=True))
+    assert len(doit(project, **NO_SERVER)) == 8
+    lineage = next(json.loads(path.read_text())["lineage"] for path in outbox(project)
+                   if json.loads(path.read_text())["task"] == "train:a")
+    client = MlflowClient(tracking_uri=embedded(project))
+    flush(project, "tracking.use=false")  # makes nothing: tracking is off
+    experiment = client.create_experiment("demand-dev", (project / "outputs/dev/mlartifacts").as_uri())
+    clash = client.create_run(experiment, tags={"mlops.lineage": lineage, "pipeline": "a"}, run_name="a")
+    client.log_param(clash.info.run_id, "train.alpha", "9")  # a value the lineage's results contradict
+    sent = flush(project)
+    assert "train:a" in sent.stderr and "MLflow refused" in sent.stderr and "Traceback" not in sent.stderr
+    assert "4 results MLflow refused are kept in .tracking/ as *.held" in sent.stdout
+    assert logged_tasks(next(run for run in runs(embedded(project)) if run.info.run_name == "b")) == [
+        "evaluate:b", "predict:b", "prepare:b", "train:b"]
+    assert len(list((project / "outputs/dev/.tracking").glob("*.held"))) == 4 and outbox(project) == []
+
+
+def test_a_sweep_s_unswept_steps_belong_to_the_pipeline_s_own_lineage(tmp_path: Path) -> None:
+    project = tracked(tiny_project(tmp_path / "project", pipelines=("a",), tracking=True))
+    assert len(doit(project, "pipelines.a.train.alpha=0.1,0.3", **NO_SERVER)) == 7  # prepare:a, then the variants
+    assert doit(project, **NO_SERVER) == {"train:a", "evaluate:a", "predict:a"}
+    flush(project)
+    logged = {run.info.run_name: run for run in runs(embedded(project))}
+    assert sorted(logged) == ["a", "a alpha=0.1", "a alpha=0.3"]
+    assert logged_tasks(logged["a"]) == ["evaluate:a", "predict:a", "prepare:a", "train:a"]
+
+
+def test_a_background_logger_that_finds_the_outbox_held_asks_for_another_look_and_leaves(tmp_path: Path) -> None:
+    import fcntl
+
+    project = tracked(tiny_project(tmp_path / "project", pipelines=("a",), tracking=True))
+    assert len(doit(project, **NO_SERVER)) == 4
+    folder = project / "outputs/dev/.tracking"
+    with open(folder / "logger.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a logger at work
+        queued = subprocess.run([sys.executable, "-m", "mlops.integrations.logger", str(folder)], cwd=project,
+                                env=environment({**NO_SERVER, "MLOPS_LOGGER_URI": embedded(project),
+                                                 "MLOPS_LOGGER_EXPERIMENT": "demand-dev"}), timeout=120)
+        assert queued.returncode == 0 and (folder / ".again").exists() and len(outbox(project)) == 4
+    flush(project)
+    assert len(logged_events(embedded(project))) == 4 and not (folder / ".again").exists()
+
+
+def test_a_process_is_told_by_its_id_and_start_not_by_its_id_alone() -> None:
+    from mlops.state.locks import running, started
+
+    me = os.getpid()
+    assert running(me, started(me)) and running(me, None)
+    assert not running(me, (started(me) or 0) + 1)  # another process that had this id
+
+
+def test_tokens_in_a_url_s_user_name_or_query_are_masked_wherever_a_line_shows_a_url() -> None:
+    from mlops.common.secrets import redact
+    from mlops.integrations.tracking_settings import Settings
+
+    assert redact("failed: http://tok-777-secret@127.0.0.1:9/api") == "failed: http://********@127.0.0.1:9/api"
+    assert redact("GET https://h/api?page=2&access_token=abc&x=1") == "GET https://h/api?page=2&access_token=********&x=1"
+    assert redact("mail a@b.c; sqlite:///outputs/dev/mlflow.db") == "mail a@b.c; sqlite:///outputs/dev/mlflow.db"
+    assert Settings(True, "https://h:1/?token=zz", "e").shown_uri == "https://h:1/?token=********"

@@ -90,6 +90,8 @@ def note_all(values: Iterable[Any]) -> None:
 
 URL_PASSWORD = re.compile(r"://[^/\s@:]*:([^/\s@]+)@")  # scheme://user:password@host
 URL_USER_PASSWORD = re.compile(r"(://[^/\s@:]*):[^/\s@]+@")
+URL_TOKEN_USER = re.compile(r"(://)(?![^/\s@:]*:)[^/\s@]+@")  # scheme://token@host: a user name that is a token
+URL_QUERY_VALUE = re.compile(r"([?&]([^=&#\s]+)=)[^&#\s]+")  # ?name=value: masked when the name looks secret
 
 
 def note_url_passwords(value: Any) -> None:
@@ -114,10 +116,16 @@ def shows_secret(value: Any) -> bool:
 
 def redact(text: str) -> str:
     """Return `text` with every noted secret value replaced by the mask, and so is the password of every URL in
-    it (`scheme://user:password@host`; one too short to be noted, as a library's message may quote it)."""
+    it (`scheme://user:password@host`; one too short to be noted, as a library's message may quote it), the
+    user name of a URL without a password (`scheme://token@host`: tokens go there) and a URL's query value
+    whose name looks secret (`?token=...`)."""
     for value in sorted(_values, key=len, reverse=True):
         text = text.replace(value, MASK)
-    return URL_USER_PASSWORD.sub(rf"\1:{MASK}@", text) if "@" in text else text
+    if "://" in text:
+        text = URL_USER_PASSWORD.sub(rf"\1:{MASK}@", text)
+        text = URL_TOKEN_USER.sub(rf"\1{MASK}@", text)
+        text = URL_QUERY_VALUE.sub(lambda found: f"{found[1]}{MASK}" if secret_key(found[2]) else found[0], text)
+    return text
 
 
 def keep_key_in(folder: Path) -> None:

@@ -121,7 +121,8 @@ def told_made(task_name: str, date: str | None, made: dict[str, Any], replaced: 
              "path": [task_name, internals.VALUES_KEY, "made", record_key(date), "id"]}
     previous = replaced.get("id") if isinstance(replaced, dict) else None
     for listener in session.MADE:
-        listener(task_name, date, made, previous, where, backend.owner)
+        listener(task_name, date, made, previous, where, backend.owner,
+                 lambda task: saved_records(task).get(record_key(None)))
 
 
 def unchanged(before: dict[str, str], after: dict[str, str], code: list[str]) -> None:

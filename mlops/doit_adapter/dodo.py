@@ -68,8 +68,10 @@ def tracked(started: Invocation, executor: Executor) -> Executor:
     settings = Settings.of(started.config.values)
     if not settings.use:
         return executor
+    pipelines = started.config.values.get("pipelines")
     tracker = Tracker(settings, str(started.config.values.get("env")), started.env_dir,
-                      {step.task: step for step in started.steps})
+                      {step.task: step for step in started.steps}, pipelines if isinstance(pipelines, dict) else {},
+                      {name for name, kind in started.kinds.items() if kind.dated})
     session.MADE.append(tracker.made)
     session.SAVED.append(tracker.saved)
     session.REPORTED.append(tracker.finish)

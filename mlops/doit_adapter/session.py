@@ -81,8 +81,10 @@ class Invocation:
 
 
 # told of each result made here before its record is saved: task, date, record, the id of the record it
-# replaces, where its record is saved (state files, keys to its id), the process that saves it
-MADE: list[Callable[[str, str | None, dict[str, Any], str | None, dict[str, Any], int], None]] = []
+# replaces, where its record is saved (state files, keys to its id), the process that saves it, and a function
+# giving an undated task's saved record now
+MADE: list[Callable[[str, str | None, dict[str, Any], str | None, dict[str, Any], int, Callable[[str], Any]],
+                    None]] = []
 SAVED: list[Callable[[str, str | None, str | None], None]] = []  # told of each result's record once saved: its id
 # lines for the end of the run's report, given the tasks the run reached ("": nothing to say)
 REPORTED: list[Callable[[set[str]], str]] = []

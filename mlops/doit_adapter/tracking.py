@@ -33,9 +33,8 @@ class Tracking(DoitCmdBase):  # type: ignore[misc]
             self.outstream.write("tracking is off here (tracking.use is false): nothing is logged\n")
             return 0
         folder = outbox.folder_of(started.env_dir)
-        self.outstream.write(waiting(outbox.events(folder), settings))
-        try:
-            done = flush(folder, settings)
+        try:  # what waits is shown once the outbox is this command's (a running logger sends first)
+            done = flush(folder, settings, shown=lambda events: self.outstream.write(waiting(events, settings)))
         except Exception as error:  # MLflow, its database or its server: the events stay
             sys.exit(f"mlops: error: tracking: not logged to {settings.shown_uri} "
                      f"({one_line(f'{type(error).__name__}: {error}', 300)}); the results wait in {folder.name}/ "
@@ -45,6 +44,11 @@ class Tracking(DoitCmdBase):  # type: ignore[misc]
                              f"experiment {settings.experiment}{runs}\n")
         if done.waiting:
             self.outstream.write(f"{done.waiting} still being saved by a running command: logged when it ends\n")
+        held = outbox.held(folder)
+        if held:
+            kept = "1 result MLflow refused is" if held == 1 else f"{held} results MLflow refused are"
+            self.outstream.write(f"{kept} kept in {folder.name}/ as *{outbox.HELD} (see the lines above or "
+                                 f"{outbox.LOG})\n")
         return 0
 
 

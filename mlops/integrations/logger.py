@@ -7,44 +7,33 @@ claims every event it sends.
 
 Sending an event is idempotent, so a stop at any point and a retry never log a result twice: the lineage's
 run is found by its tag (`mlops.lineage`) before one is made; an event already in it (its tag
-`mlops.event.<id>`) is not logged again; the event's tag is written last, in the batch that ends its logging;
-the event is removed from the outbox only after that. A result is logged as: the values every step of its
-lineage read up to it (its upstream's and its own, from their records, `<kind>.<key>`; a dated step's date is
-a folder of its files, not a value), the numbers of its metrics outputs (at the time it ended), its artifact
-outputs and its record (under `<kind>/`, `<kind>/<date>/` for a dated step), and tags naming the pipeline,
-variant, env, version and git commit. A lineage's first run of a pipeline is named after the pipeline (and
-sweep variant); a later lineage of the same pipeline by the values that differ from the first, or by its key.
+`mlops.event.<id>`) is not logged again; the events' tags are written last, once all else is; an event is
+removed from the outbox only after that (`integrations.sender`). What MLflow refuses is held aside.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from mlops.common import secrets
-from mlops.common.files import parse_json
 from mlops.common.names import one_line
 from mlops.integrations import outbox
-from mlops.integrations.tracking import ENV_EXPERIMENT, ENV_TOKEN, ENV_URI, as_params, metrics
-from mlops.integrations.tracking_settings import Settings, database
-from mlops.state.locks import alive
+from mlops.integrations.sender import STAGING, Sender, lineage
+from mlops.integrations.tracking import ENV_EXPERIMENT, ENV_TOKEN, ENV_URI
+from mlops.integrations.tracking_settings import Settings
+from mlops.state.locks import running
 from mlops.state.store import read_state
 
-ARTIFACTS = "mlartifacts"  # beside an embedded store's database: the files its runs keep
-MAX_NAME = 120  # characters of a run's name
-STAGING = ".sending-"  # in the outbox: the files of the events being sent, under the names they are logged as
-EVENT = "mlops.event."  # + an event's id: the tag of a result logged into a run
+AGAIN = ".again"  # in the outbox: a logger that found it held asks the one holding it to look again
 TORN_AFTER = 3600  # seconds after which an event file left half-written is removed (its writer is long gone)
 
 
@@ -55,59 +44,100 @@ class Flushed:
 
     sent: int = 0
     dropped: int = 0
+    held: int = 0
     waiting: int = 0
     runs: list[str] = field(default_factory=list)
 
 
-def flush(folder: Path, settings: Settings) -> Flushed:
-    """Send every event of the outbox `folder` whose record was saved; drop those whose never will be.
+def flush(folder: Path, settings: Settings, wait: bool = True,
+          shown: Callable[[list[dict[str, Any]]], None] | None = None) -> Flushed:
+    """Send every event of the outbox `folder` whose record was saved; drop those whose never will be; hold
+    those MLflow refuses (one line each: the rest goes on). `wait`: for a logger that holds the outbox (else,
+    when one does, ask it to look again, and leave). `shown` is told what waits, once the outbox is held.
 
     MLflow's or the store's failures propagate (the events stay for the next flush)."""
     secrets.note_url_passwords(settings.uri)  # MLflow's errors name the URI
     secrets.note(settings.token)
     done = Flushed()
-    with _claimed(folder):
-        for stale in folder.glob(f"{STAGING}*"):  # left by a logger stopped while it sent
-            shutil.rmtree(stale, ignore_errors=True)
-        for torn in folder.glob(".*.tmp"):  # an event a command was stopped while it wrote, long ago
-            with contextlib.suppress(OSError):
-                if time.time() - torn.stat().st_mtime > TORN_AFTER:
-                    torn.unlink()
-        sender: Sender | None = None
-        progress = True
-        while progress:  # until a look finds nothing more to send (a command may add events meanwhile)
-            pending = outbox.events(folder)
-            replaced = {event.get("previous") for event in pending}
-            states: dict[tuple[str, ...], Any] = {}
-            lineages: dict[str, list[dict[str, Any]]] = {}
-            for event in pending:
-                verdict = _verdict(event, replaced, states)
-                if verdict == "drop":
+    while True:
+        with _claimed(folder, wait) as held:
+            if not held:
+                return done  # the logger that holds it looks again before it leaves
+            (folder / AGAIN).unlink(missing_ok=True)
+            _clean(folder)
+            if shown is not None:
+                shown(outbox.events(folder))
+                shown = None
+            _send_all(folder, settings, done)
+        if not (folder / AGAIN).exists():
+            return done
+        wait = False  # another logger asked while this one sent: look again, unless it took the outbox itself
+
+
+def _send_all(folder: Path, settings: Settings, done: Flushed) -> None:
+    """Send what can be sent, look again for what commands added meanwhile, until nothing more is sent."""
+    sender: Sender | None = None
+    progress = True
+    while progress:
+        pending = outbox.events(folder)
+        replaced = {event.get("previous") for event in pending}
+        states: dict[tuple[str, ...], Any] = {}
+        lineages: dict[str, list[dict[str, Any]]] = {}
+        for event in pending:
+            verdict = _verdict(event, replaced, states)
+            if verdict == "drop":
+                outbox.remove(folder, event)
+                done.dropped += 1
+            elif verdict == "send":
+                lineages.setdefault(lineage(folder, event), []).append(event)
+        progress = bool(lineages)
+        for events in lineages.values():  # a lineage's events in one run, in few calls
+            sender = sender or Sender(settings)
+            refused = sender.send(folder, events)
+            for event in events:
+                if refused:
+                    outbox.hold(folder, event)
+                else:
                     outbox.remove(folder, event)
-                    done.dropped += 1
-                elif verdict == "send":
-                    lineages.setdefault(str(event.get("lineage")), []).append(event)
-            progress = bool(lineages)
-            for events in lineages.values():  # a lineage's events in one run, in few calls
-                sender = sender or Sender(settings)
-                sender.send(folder, events)
-                for event in events:
-                    outbox.remove(folder, event)
+            if refused:
+                done.held += len(events)
+                print(f"mlops: tracking: {', '.join(sorted({str(e['task']) for e in events}))}: MLflow refused "
+                      f"{'its result' if len(events) == 1 else 'their results'} ({refused}); kept in "
+                      f"{folder.name}/ as *{outbox.HELD}, the rest is logged", file=sys.stderr)
+            else:
                 done.sent += len(events)
-        if sender is not None:
-            sender.end()
-            done.runs = sorted(sender.touched.values())
-        done.waiting = outbox.count(folder)
-    return done
+    if sender is not None:
+        sender.end()
+        done.runs = sorted(sender.touched.values())
+    done.waiting = outbox.count(folder)
+
+
+def _clean(folder: Path) -> None:
+    """Remove what a stopped logger, or a command stopped long ago while it wrote an event, left."""
+    for stale in folder.glob(f"{STAGING}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for torn in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if time.time() - torn.stat().st_mtime > TORN_AFTER:
+                torn.unlink()
 
 
 @contextlib.contextmanager
-def _claimed(folder: Path) -> Iterator[None]:
-    """Hold the outbox's lock: one logger sends at a time (a second one waits, then finds what is left)."""
+def _claimed(folder: Path, wait: bool) -> Iterator[bool]:
+    """Hold the outbox's lock: one logger sends at a time. A second one waits (`wait`), or asks the one that
+    holds it to look again once it is done (a file), and leaves: loggers do not queue."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / outbox.LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            (folder / AGAIN).touch()
+            try:  # the holder may have left between the two: then this one sends
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+        yield True
 
 
 def _verdict(event: dict[str, Any], replaced: set[Any], states: dict[tuple[str, ...], Any]) -> str:
@@ -118,7 +148,8 @@ def _verdict(event: dict[str, Any], replaced: set[Any], states: dict[tuple[str, 
     if _current_id(event, states) == event["id"]:
         return "send"
     owner = event.get("owner")
-    return "wait" if isinstance(owner, int) and alive(owner) else "drop"
+    pid, start = owner if isinstance(owner, list) and len(owner) == 2 else (owner, None)
+    return "wait" if isinstance(pid, int) and running(pid, start) else "drop"
 
 
 def _current_id(event: dict[str, Any], states: dict[tuple[str, ...], Any]) -> Any:
@@ -138,149 +169,12 @@ def _current_id(event: dict[str, Any], states: dict[tuple[str, ...], Any]) -> An
     return found
 
 
-class Sender:
-    """Sends events to one experiment of one tracking URI, knowing its runs of lineages."""
-
-    def __init__(self, settings: Settings) -> None:
-        from mlops.integrations.mlflow_store import LINEAGE, Store  # MLflow's import: only a logger pays it
-
-        path = database(settings.uri)  # an embedded store keeps its runs' files beside it
-        artifacts = (path.resolve().parent / ARTIFACTS).as_uri() if path is not None else None
-        self.store = Store(settings.uri, settings.experiment, settings.token, artifacts, path)
-        self.lineage_tag = LINEAGE
-        self.runs = self.store.lineage_runs()  # by lineage key
-        self.params = {run.info.run_id: dict(run.data.params) for run in self.runs.values()}  # as logged so far
-        self.touched: dict[str, str] = {}  # run id -> name, of the runs this logger logged into
-        self.ended: dict[str, int] = {}  # run id -> when its last result ended
-
-    def send(self, folder: Path, events: list[dict[str, Any]]) -> None:
-        """Log the events of one lineage into its run, but those in it already: files first, then values and
-        metrics, then the events' tags, in few calls."""
-        made = [_record(folder, event.get("provenance"), event.get("date")) for event in events]
-        values: dict[str, str] = {}
-        for event, record in zip(events, made, strict=True):
-            for upstream in event.get("upstream") or ():
-                values.update(_read(str(upstream.get("kind")), _record(folder, upstream, None), None))
-            values.update(_read(str(event["kind"]), record, event.get("date")))
-        run = self._run(events[0], values, made[0])
-        marks = {f"{EVENT}{event['id']}": str(event["task"]) for event in events}
-        new = [index for index, event in enumerate(events) if f"{EVENT}{event['id']}" not in run.data.tags]
-        if not new:
-            return  # logged by an earlier logger that was stopped before it removed the events
-        metrics, tags = [], {}
-        with tempfile.TemporaryDirectory(dir=folder, prefix=STAGING) as staging:
-            files = []
-            for index in new:
-                event, ended = events[index], _millis(made[index].get("ended"))
-                files += _files(folder, event, made[index], Path(staging) / str(index))
-                metrics += [(key, value, ended) for key, value in self._metrics(folder, event).items()]
-                tags.update(_tags(event, made[index]))
-                self.ended[run.info.run_id] = max(self.ended.get(run.info.run_id, 0), ended)
-            self.store.log(run.info.run_id, values, metrics, tags, files, marks)
-        run.data.tags.update(marks)
-        self.params.setdefault(run.info.run_id, {}).update(values)
-        self.touched[run.info.run_id] = run.info.run_name
-
-    def end(self) -> None:
-        """Mark each run logged into finished, at the end of its last result."""
-        for run, ended in self.ended.items():
-            self.store.end(run, ended)
-
-    def _run(self, event: dict[str, Any], values: dict[str, str], made: dict[str, Any]) -> Any:
-        key = str(event["lineage"])
-        if key not in self.runs:
-            base = f"{event['pipeline']} {event['variant']}" if event.get("variant") else str(event["pipeline"])
-            name = self._name(base, key, str(event["pipeline"]), values)
-            tags = {self.lineage_tag: key, "pipeline": str(event["pipeline"]), "env": str(event.get("env")),
-                    **({"variant": str(event["variant"])} if event.get("variant") else {})}
-            self.runs[key] = self.store.start(name, _millis(made.get("started")), tags)
-        return self.runs[key]
-
-    def _name(self, base: str, key: str, pipeline: str, values: dict[str, str]) -> str:
-        """Name a new lineage's run: the first of a pipeline (and sweep variant) by them, a later one by the values
-        that differ from that first one, or by its key."""
-        others = [run for run in self.runs.values() if run.data.tags.get("pipeline") == pipeline]
-        same = [run for run in others if run.info.run_name == base]
-        if not same:
-            return base
-        first = self.params.get(same[0].info.run_id, {})
-        differing = [f"{name}={value}" for name, value in values.items() if first.get(name, value) != value]
-        shown = f"{base} {', '.join(differing)}" if differing else ""
-        return shown if shown and len(shown) <= MAX_NAME else f"{base} #{key[:8]}"
-
-    def _metrics(self, folder: Path, event: dict[str, Any]) -> dict[str, float]:
-        """Return the numbers of an event's metrics outputs; one that is not JSON is said and left out."""
-        found: dict[str, float] = {}
-        for item in event.get("metrics") or ():
-            try:
-                found.update(metrics(folder / str(item["link"])))
-            except (OSError, ValueError) as error:
-                print(f"mlops: tracking: {event['task']}: {item.get('name')} holds no metrics MLflow can take "
-                      f"({one_line(str(error), 200)}); its other values and files are logged", file=sys.stderr)
-        return found
-
-
-def _files(folder: Path, event: dict[str, Any], made: dict[str, Any], staging: Path) -> list[tuple[str, str]]:
-    """Return an event's files to log (path, artifact folder), each under its own name in `staging`: its
-    artifacts linked, its record written (a dated step's file holds a record per date: that date's)."""
-    staging.mkdir(parents=True)
-    found = []
-    for item in event.get("artifacts") or ():
-        with contextlib.suppress(OSError):  # a link the command was stopped before making
-            os.link(folder / str(item["link"]), staging / str(item["name"]))
-            found.append((str(staging / str(item["name"])), str(event["folder"])))
-    if made:
-        (staging / "provenance.json").write_text(json.dumps(made, indent=2, sort_keys=True) + "\n")
-        found.append((str(staging / "provenance.json"), str(event["folder"])))
-    return found
-
-
-def _record(folder: Path, item: Any, date: Any) -> dict[str, Any]:
-    """Return the provenance record an event links to (that date's, for a dated step; empty when missing)."""
-    if not isinstance(item, dict) or not item.get("link"):
-        return {}
-    try:
-        made = parse_json((folder / str(item["link"])).read_text())
-    except (OSError, ValueError):
-        return {}
-    if date and isinstance(made, dict):
-        made = made.get(str(date))
-    return made if isinstance(made, dict) else {}
-
-
-def _read(kind: str, made: dict[str, Any], date: Any) -> dict[str, str]:
-    """Return what a step's record says it read, as parameters: its function, its inputs' paths and its values
-    (a dated step's date aside: it is a folder of its files)."""
-    inputs: dict[str, Any] = made["inputs"] if isinstance(made.get("inputs"), dict) else {}
-    reads = {"fn": made.get("fn"), **{f"inputs.{name}": item.get("path") for name, item in inputs.items()
-                                      if isinstance(item, dict)}}
-    reads.update((key, value) for key, value in (made.get("params") or {}).items() if not (date and key == "date"))
-    return as_params(kind, {key: value for key, value in reads.items() if value is not None})
-
-
-def _tags(event: dict[str, Any], made: dict[str, Any]) -> dict[str, str]:
-    project: dict[str, Any] = made["project"] if isinstance(made.get("project"), dict) else {}
-    git: dict[str, Any] = project["git"] if isinstance(project.get("git"), dict) else {}
-    found = {"pipeline": str(event["pipeline"]), "env": str(event.get("env")), "version": str(project.get("version")),
-             **({"variant": str(event["variant"])} if event.get("variant") else {})}
-    if git:
-        found.update({"git_commit": str(git.get("commit")), "git_dirty": str(bool(git.get("dirty"))).lower()})
-    return found
-
-
-def _millis(stamp: Any) -> int:
-    try:
-        return int(datetime.fromisoformat(str(stamp)).timestamp() * 1000)
-    except ValueError:
-        return 0
-
-
 def main(argv: list[str]) -> int:
     """Flush one outbox with the settings in this process's environment; failures are one line on stderr."""
     settings = Settings(True, os.environ.get(ENV_URI, ""), os.environ.get(ENV_EXPERIMENT, ""),
                         os.environ.get(ENV_TOKEN, ""))
     try:
-        flush(Path(argv[0]), settings)
+        flush(Path(argv[0]), settings, wait=False)
     except Exception as error:  # MLflow, its database or its server: the events stay for the next flush
         print(f"mlops: tracking: not logged to {settings.shown_uri} "
               f"({one_line(f'{type(error).__name__}: {error}', 300)}); `doit tracking` retries", file=sys.stderr)

@@ -25,6 +25,10 @@ LINEAGE = "mlops.lineage"  # the tag of a run that holds one lineage: its key
 MAX_PARAMS, MAX_METRICS, MAX_TAGS = 100, 1000, 100  # what one log_batch takes
 
 
+class Refused(Exception):
+    """MLflow refused what was logged (a parameter's value changed in a run, a value it does not take)."""
+
+
 class Store:
     """One experiment of one tracking URI."""
 
@@ -82,7 +86,12 @@ class Store:
                     [Metric(key, value, at, 0) for key, value, at in metrics],
                     [RunTag(key, value) for key, value in tags.items()])
         for batch in (*_batches(*entities), *_batches([], [], [RunTag(key, value) for key, value in marks.items()])):
-            self.client.log_batch(run, params=batch[0], metrics=batch[1], tags=batch[2])
+            try:
+                self.client.log_batch(run, params=batch[0], metrics=batch[1], tags=batch[2])
+            except MlflowException as error:
+                if error.error_code == "INVALID_PARAMETER_VALUE":  # a value it will not take, e.g. a changed param
+                    raise Refused(error.message) from None
+                raise
 
     def end(self, run: str, ended: int) -> None:
         """Mark a run finished at `ended` (milliseconds)."""
@@ -109,7 +118,7 @@ def made_whole(database: Path) -> None:
     database.parent.mkdir(parents=True, exist_ok=True)
     with open(database.parent / f".{database.name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        for stale in database.parent.glob(f".{database.name}.*.making"):
+        for stale in database.parent.glob(f".{database.name}.*.making*"):  # its SQLite journal too
             stale.unlink(missing_ok=True)  # left by a run that was stopped while making it
         if database.exists():
             return  # another command made it while this one waited

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,12 @@ from mlops.common.canonical import canonical
 from mlops.common.files import parse_json
 from mlops.plan import Step
 from mlops.run import provenance
+from mlops.run.uptodate import config_reasons
+from mlops.state.digests import stamped_digest
+from mlops.state.locks import started
 
 FOLDER = ".tracking"  # in the env's folder
-MADE, SAVED = ".made.json", ".json"
+MADE, SAVED, HELD = ".made.json", ".json", ".held"
 LOCK = "logger.lock"
 LOG = "logger.log"
 
@@ -45,9 +48,12 @@ def folder_of(env_dir: str | os.PathLike[str]) -> Path:
 class Writer:
     """Writes the events of one command's results: knows its steps, by task and by lineage."""
 
-    def __init__(self, steps: dict[str, Step], env: str) -> None:
+    def __init__(self, steps: dict[str, Step], env: str, pipelines: dict[str, Any], dated: set[str]) -> None:
+        """`pipelines`: the config's sections by pipeline and kind; `dated`: the dated kinds."""
         self.steps = steps
         self.env = env
+        self.pipelines = pipelines
+        self.dated = dated
         self._groups: dict[tuple[str, str | None], list[Step]] = {}
         for step in steps.values():
             self._groups.setdefault((step.pipeline, step.variant), []).append(step)
@@ -56,27 +62,35 @@ class Writer:
 
     def lineage(self, step: Step) -> str:
         """Return the key of a step's lineage: a keyed digest of the env, pipeline, variant and the sections of
-        the lineage's steps (those of its pipeline and variant, and all upstream of them), dates aside. A key of
-        values that may be secret is a keyed digest, never plain."""
+        all the lineage's step kinds, a dated kind's date aside. A pipeline's own lineage is its sections in the
+        config (whichever of its steps a command plans: a sweep plans only those it does not vary); a sweep
+        variant's, the sections of its steps and of those upstream of them. A key of values that may be secret
+        is a keyed digest, never plain."""
         group = (step.pipeline, step.variant)
         if group not in self._keys:
-            tasks = {item.task for item in self._groups[group]}
-            for item in self._groups[group]:
-                tasks |= self._upstream(item)
-            sections = {self.steps[task].kind.name: {key: value for key, value in self.steps[task].section.items()
-                                                     if key != "date"} for task in sorted(tasks)}
-            text = canonical({"env": self.env, "pipeline": step.pipeline, "variant": step.variant,
-                              "sections": sections})
+            if step.variant is None and isinstance(self.pipelines.get(step.pipeline), dict):
+                sections = dict(self.pipelines[step.pipeline])
+            else:
+                tasks = {item.task for item in self._groups[group]}
+                for item in self._groups[group]:
+                    tasks |= self._upstream(item)
+                sections = {self.steps[task].kind.name: self.steps[task].section for task in sorted(tasks)}
+            kept = {kind: {key: value for key, value in section.items() if not (kind in self.dated and key == "date")}
+                    for kind, section in sections.items() if isinstance(section, dict)}
+            text = canonical({"env": self.env, "pipeline": step.pipeline, "variant": step.variant, "sections": kept})
             self._keys[group] = secrets.digest(text.encode())[:32]
         return self._keys[group]
 
     def write(self, step: Step, date: str | None, made: dict[str, Any], previous: str | None,
-              state: dict[str, Any], owner: int) -> None:
+              state: dict[str, Any], owner: int, consistent: bool = True) -> None:
         """Write the event of a result just made, before its record is saved (see the module's doc).
 
         `state` says where the record is saved (the state's files, and the path of keys to the record's id);
-        `owner` is the process that saves it. The event file is written first, then the links it names (flat
-        in the outbox: `<id>~<n>`): a stop between leaves an event whose record is never saved, so dropped."""
+        `owner` is the process that saves it. `consistent`: the upstream results the step used are the ones
+        this command's config makes (else another command's, with other values: the event's lineage is then
+        told by the values its records hold, not by this config). The event file is written first, then the
+        links it names (flat in the outbox: `<id>~<n>`): a stop between leaves an event whose record is never
+        saved, so dropped."""
         event_id = str(made["id"])
         outbox = self._outbox(step)  # paths as text: this runs once per result (4000 at 1000 pipelines)
         outputs = step.outputs(date)
@@ -88,12 +102,15 @@ class Writer:
 
         above = [self.steps[task] for task in sorted(self._upstream(step)) if not self.steps[task].kind.dated]
         event = {
-            "id": event_id, "previous": previous, "made_ns": time.time_ns(), "owner": owner, "state": state,
-            "task": step.task, "pipeline": step.pipeline, "variant": step.variant, "kind": step.kind.name,
-            "date": date, "env": self.env, "lineage": self.lineage(step),
+            "id": event_id, "previous": previous, "made_ns": time.time_ns(), "owner": [owner, started(owner)],
+            "state": state, "task": step.task, "pipeline": step.pipeline, "variant": step.variant,
+            "kind": step.kind.name, "date": date, "env": self.env,
+            "lineage": self.lineage(step) if consistent else None,  # None: told by the values logged
+            "inputs": sorted(_configured_inputs(step)),
             "folder": f"{step.kind.name}/{date}" if date else step.kind.name,
             "provenance": link(os.path.join(step.folder, provenance.FILE), name=provenance.FILE),
-            "upstream": [link(os.path.join(item.folder, provenance.FILE), kind=item.kind.name) for item in above],
+            "upstream": [link(os.path.join(item.folder, provenance.FILE), kind=item.kind.name,
+                              inputs=sorted(_configured_inputs(item))) for item in above],
             "metrics": [link(outputs[name], name=os.path.basename(outputs[name])) for name in step.kind.metrics],
             "artifacts": [link(outputs[name], name=os.path.basename(outputs[name])) for name in step.kind.artifacts],
         }
@@ -107,6 +124,23 @@ class Writer:
             os.makedirs(outbox, exist_ok=True)
             self._made.add(outbox)
         return outbox
+
+    def consistent(self, step: Step, made: dict[str, Any], record_of: Callable[[str], Any]) -> bool:
+        """Say whether the upstream results a step used are those this command's config makes: each upstream
+        step's saved record (`record_of(task)`) is one this config accepts, and the outputs of those it reads
+        are the files it consumed (another command with other values may have remade one meanwhile)."""
+        consumed = made.get("files") or {}
+        for task in self._upstream(step):
+            upstream = self.steps[task]
+            if upstream.kind.dated:
+                continue
+            record = record_of(task)
+            if not isinstance(record, dict) or config_reasons(upstream, record.get("reads"), None):
+                return False
+            for path, stamp in (record.get("outputs") or {}).items():
+                if path in consumed and consumed[path] != stamped_digest(stamp):
+                    return False
+        return True
 
     def _upstream(self, step: Step) -> set[str]:
         found: set[str] = set()
@@ -145,6 +179,21 @@ def count(outbox: Path) -> int:
     return sum(1 for _ in _event_files(outbox))
 
 
+def hold(outbox: Path, event: dict[str, Any]) -> None:
+    """Set an event MLflow refused aside (`<id>.held`, with its links): no logger sends it again."""
+    for name in (f"{event['id']}{SAVED}", f"{event['id']}{MADE}"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(outbox / name, outbox / f"{event['id']}{HELD}")
+
+
+def held(outbox: Path) -> int:
+    """Return how many events MLflow refused are held in an outbox."""
+    try:
+        return sum(1 for name in os.listdir(outbox) if name.endswith(HELD))
+    except OSError:
+        return 0
+
+
 def links(event: dict[str, Any]) -> list[str]:
     """Return the names of the links an event keeps in the outbox."""
     items = [event.get("provenance"), *(item for role in ("upstream", "metrics", "artifacts")
@@ -168,6 +217,12 @@ def _event_files(outbox: Path) -> Iterator[Path]:
     for name in names:
         if name.endswith(SAVED) and not name.startswith("."):
             yield outbox / name
+
+
+def _configured_inputs(step: Step) -> list[str]:
+    """Return the names of the inputs a step's config gives (not those derived from where outputs go)."""
+    inputs = step.section.get("inputs")
+    return [str(name) for name in inputs] if isinstance(inputs, dict) else []
 
 
 def _write_new(path: str, text: str) -> None:

@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,12 @@ ENV_URI, ENV_EXPERIMENT, ENV_TOKEN = "MLOPS_LOGGER_URI", "MLOPS_LOGGER_EXPERIMEN
 class Tracker:
     """Writes the events of the steps this command runs; starts the logger that sends them."""
 
-    def __init__(self, settings: Settings, env: str, env_dir: Path, steps: dict[str, Step]) -> None:
+    def __init__(self, settings: Settings, env: str, env_dir: Path, steps: dict[str, Step],
+                 pipelines: dict[str, Any], dated: set[str]) -> None:
         self.settings = settings
         self.folder = outbox.folder_of(env_dir)
         self.steps = steps
-        self.writer = outbox.Writer(steps, env)
+        self.writer = outbox.Writer(steps, env, pipelines, dated)
         self.saved_here = 0  # results this command made and saved
         self._checked = False
 
@@ -55,11 +57,13 @@ class Tracker:
                   "until `doit tracking` logs them", file=sys.stderr)
 
     def made(self, task: str, date: str | None, made: dict[str, Any], previous: str | None,
-             state: dict[str, Any], owner: int) -> None:
-        """Write the event of a result this command made, before its record is saved."""
+             state: dict[str, Any], owner: int, record_of: Callable[[str], Any]) -> None:
+        """Write the event of a result this command made, before its record is saved (`record_of(task)`: the
+        saved record of an undated step now)."""
         step = self.steps.get(task)
         if step is not None:
-            self.writer.write(step, date, made, previous, state, owner)
+            consistent = self.writer.consistent(step, made, record_of)
+            self.writer.write(step, date, made, previous, state, owner, consistent)
 
     def saved(self, task: str, date: str | None, record_id: str | None) -> None:
         """Mark a result's event once its record is saved."""

@@ -64,11 +64,11 @@ class Settings:
 
     @property
     def shown_uri(self) -> str:
-        """The URI as it may be shown: without a user name or password in it."""
+        """The URI as it may be shown: without a user name or password in it, secret-looking query values masked."""
         parts = urllib.parse.urlsplit(self.uri)
         if "@" not in parts.netloc:
-            return self.uri
-        return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+            return redact(self.uri)
+        return redact(urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])))
 
     @property
     def remote(self) -> bool:

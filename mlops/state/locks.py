@@ -60,6 +60,21 @@ def _write(handle: IO[str], text: str) -> None:
     handle.flush()
 
 
+def started(pid: int) -> int | None:
+    """Return when a process started (clock ticks since boot, from /proc), None where that cannot be read: with
+    its id, it names one process, where an id alone may be reused (another PID namespace, a later process)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rpartition(b")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def running(pid: int, start: int | None) -> bool:
+    """Say whether the process that had id `pid` and started at `start` (None: unknown) still runs."""
+    return alive(pid) and (start is None or started(pid) == start)
+
+
 def alive(pid: int) -> bool:
     """Say whether a process is running."""
     try:

@@ -273,7 +273,7 @@ def warm_up(workdir: Path, plan: Plan) -> None:
     """Run each variant once, untimed, so the first timed run does not pay for a cold disk cache."""
     for variant in plan.variants:
         project = make_project(workdir / f"warm-{variant}", variant, 2)
-        execute(project, "run")
+        execute(project, "run")  # waits for what the run left running, as every timed run does
         shutil.rmtree(project.folder, ignore_errors=True)
 
 

@@ -120,11 +120,14 @@ def write_data(project: Project, big_bytes: int) -> None:
 
 
 def write_big_file(path: Path, size: int) -> None:
-    """Write `size` bytes by repeating one random 1 MiB block."""
+    """Write `size` bytes by repeating one random 1 MiB block, and wait until they are on disk: the kernel's
+    write-back of a fresh gigabyte would otherwise slow whichever variant's commands run next."""
     block = os.urandom(MIB)
     with open(path, "wb") as handle:
         for offset in range(0, size, MIB):
             handle.write(block[: min(MIB, size - offset)])
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write_ours(project: Project, tracking: bool = False) -> None:

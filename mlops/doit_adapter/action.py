@@ -6,7 +6,7 @@ import inspect
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -80,7 +80,8 @@ class StepAction:
             # loaded the state (it may have finished the step before this run reached it, without a wait):
             # taken if it is exactly what this run would make. (Each record has an id of its making: a step remade
             # exactly as it was is still a record other than the one judged.)
-            records = saved_records(task.name)
+            saved = records_now()  # the state as it is now, read at most once for this step
+            records = saved(task.name)
             key = record_key(date)
             judged, fresh = made_records(internals.saved_values(task.name)).get(key), records.get(key)
             made = adopted(task.name, step, date, fresh, digests) if fresh is not None and fresh != judged else None
@@ -88,7 +89,7 @@ class StepAction:
             if made is None:
                 made = self._made(step, date)
                 outcome[MADE_HERE] = {"date": date}
-                told_made(task.name, date, made, fresh)
+                told_made(task.name, date, made, fresh, saved)
             # A dated step keeps one record per date: the other dates' records stay as they were.
             previous = records if date is not None else {}
             task.values["made"] = {**previous, record_key(date): made}
@@ -111,7 +112,8 @@ class StepAction:
         return made_record(reads, files, code, step.outputs(date).values(), digests, published)
 
 
-def told_made(task_name: str, date: str | None, made: dict[str, Any], replaced: dict[str, Any] | None) -> None:
+def told_made(task_name: str, date: str | None, made: dict[str, Any], replaced: dict[str, Any] | None,
+              saved: Callable[[str], dict[str, Any]]) -> None:
     """Tell the listeners of `session.MADE` of a result just made, before its record is saved: where the record
     goes in the state (its files, and the keys to its id) and which process saves it."""
     backend = internals.state_backend()
@@ -122,7 +124,7 @@ def told_made(task_name: str, date: str | None, made: dict[str, Any], replaced: 
     previous = replaced.get("id") if isinstance(replaced, dict) else None
     for listener in session.MADE:
         listener(task_name, date, made, previous, where, backend.owner,
-                 lambda task: saved_records(task).get(record_key(None)))
+                 lambda task: saved(task).get(record_key(None)))
 
 
 def unchanged(before: dict[str, str], after: dict[str, str], code: list[str]) -> None:
@@ -150,15 +152,14 @@ def locked(folder: Path, task_name: str) -> Iterator[bool]:
             lock.release()
 
 
-def saved_records(task_name: str) -> dict[str, Any]:
-    """Return the task's saved records by date, as another run may have saved them since this one started."""
+def records_now() -> Callable[[str], dict[str, Any]]:
+    """Return a function giving a task's saved records by date, as the state holds them now: read from disk (once,
+    here) when another run has written it since this one loaded it. Only records of the shape written here."""
     backend = internals.state_backend()
     if isinstance(backend, StateDB) and backend.changed_by_others():
-        values = (read_state(backend.name, backend.journal).get(task_name) or {}).get(internals.VALUES_KEY) or {}
-    else:
-        values = internals.saved_values(task_name)
-    # A dated step keeps the other dates' records as they are: only records of the shape written here.
-    return made_records(values)
+        state = read_state(backend.name, backend.journal)
+        return lambda task: made_records((state.get(task) or {}).get(internals.VALUES_KEY) or {})
+    return lambda task: made_records(internals.saved_values(task))
 
 
 def adopted(task_name: str, step: Step, date: str | None, made: dict[str, Any],

@@ -203,6 +203,9 @@ def execute(project: Project, action: str) -> Run | None:
     if args is None:
         return None
     command, env = [variant.python(), "-m", variant.tool, *args], child_env()
+    # Each timed command starts with nothing of an earlier one waiting to be written to disk: on a slow disk, the
+    # kernel's write-back of the last command's (or a removed project's) files would slow this one's.
+    os.sync()
     start = time.perf_counter()
     done = subprocess.run(command, cwd=project.folder, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start

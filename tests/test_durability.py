@@ -463,12 +463,15 @@ def test_concurrent_runs_with_different_configs_never_leave_a_stale_downstream_o
     assert why.stdout == "evaluate:fast: up to date\n"
 
 
-def test_a_lock_left_by_a_dead_process_is_cleared_with_a_message(project: Path) -> None:
+def test_what_a_killed_process_left_of_a_step_is_removed_with_a_message(project: Path) -> None:
     run = start_doit(project, "train:slow")
     wait_for(lambda: slow_step_started(project))
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
     open_gate(project)
-    again = run_doit(project, "train:slow")
+    again = run_doit(project, "train:slow")  # the kernel gave the dead process's lock up: no wait
     assert again.returncode == 0, again.stderr
-    assert f"cleared the lock of train:slow left by process {run.pid}, which is gone" in again.stderr
+    assert (f"train:slow: removed the unfinished outputs that process {run.pid} left "
+            "(stopped before it published them)") in again.stderr
+    assert "waiting" not in again.stderr
+    assert not list((project / "outputs" / "dev" / "slow" / "train").glob(".staging-*"))

@@ -312,7 +312,7 @@ def test_damaged_records_journal_lock_and_cache_cost_a_rerun_not_a_traceback(ran
     state.write_text(json.dumps(records))
     with (ran_project / "outputs/dev/.doit-state.json.journal").open("ab") as journal:
         journal.write(b'{"set": "train:b"}\n{"remove": [1]}\n\xff\xfe\n')
-    (ran_project / "outputs/dev/.locks/train--b.lock").write_bytes(b"\xff")
+    (ran_project / "outputs/dev/.locks/tasks").write_bytes(b"\xff" * 64)
     for entry in (ran_project / ".mlops/cache").glob("*.json"):
         entry.write_text("[1]")
     result = run_doit(ran_project, "pipelines.b.train.alpha=0.7")

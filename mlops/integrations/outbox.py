@@ -7,8 +7,10 @@ before its record is saved in the state (`<id>.made.json`), and marked saved onc
 (`<id>.json`). So a stop at any point loses nothing: an event whose record was saved is sent, even if the mark
 was never made (the logger finds the record in the state, or a later event of the same step that replaced
 it); an event whose record never was is dropped, as its result will be made again. The files an event logs
-(the step's and its upstream's provenance, its metrics and artifacts) are hard links made with it: a later
-run that replaces an output gives it a new file, and the event keeps the content it describes.
+(its metrics and artifacts) are hard links made with it: a later run that replaces an output gives it a new
+file, and the event keeps the content it describes. Its provenance record, and what its upstream steps read
+(their provenance's function, inputs and values), are copied into the event: a link per record would cost
+more than the rest of the event.
 
 An event belongs to a lineage: the pipeline (and sweep variant) in one env with the configuration of all its
 steps (each step kind's section, dates aside). Every step of one lineage logs into one MLflow run.
@@ -19,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 from mlops.common import secrets
 from mlops.common.canonical import canonical
 from mlops.common.files import parse_json
+from mlops.integrations import event_files
 from mlops.plan import Step
 from mlops.run import provenance
 from mlops.run.uptodate import config_reasons
@@ -59,6 +61,8 @@ class Writer:
             self._groups.setdefault((step.pipeline, step.variant), []).append(step)
         self._keys: dict[tuple[str, str | None], str] = {}
         self._made: set[str] = set()  # outbox folders made by this process
+        self._upstream_reads = event_files.UpstreamReads()
+        self._starts: dict[int, int | None] = {}  # when each process that saves records started
 
     def lineage(self, step: Step) -> str:
         """Return the key of a step's lineage: a keyed digest of the env, pipeline, variant and the sections of
@@ -102,21 +106,28 @@ class Writer:
 
         above = [self.steps[task] for task in sorted(self._upstream(step)) if not self.steps[task].kind.dated]
         event = {
-            "id": event_id, "previous": previous, "made_ns": time.time_ns(), "owner": [owner, started(owner)],
+            "id": event_id, "previous": previous, "made_ns": time.time_ns(), "owner": [owner, self._started(owner)],
             "state": state, "task": step.task, "pipeline": step.pipeline, "variant": step.variant,
             "kind": step.kind.name, "date": date, "env": self.env,
             "lineage": self.lineage(step) if consistent else None,  # None: told by the values logged
             "inputs": sorted(_configured_inputs(step)),
             "folder": f"{step.kind.name}/{date}" if date else step.kind.name,
-            "provenance": link(os.path.join(step.folder, provenance.FILE), name=provenance.FILE),
-            "upstream": [link(os.path.join(item.folder, provenance.FILE), kind=item.kind.name,
-                              inputs=sorted(_configured_inputs(item))) for item in above],
+            "provenance": {"name": provenance.FILE,
+                           "record": event_files.record_of(os.path.join(step.folder, provenance.FILE), date)},
+            "upstream": [{"kind": item.kind.name, "inputs": sorted(_configured_inputs(item)),
+                          "record": self._upstream_reads(os.path.join(item.folder, provenance.FILE))}
+                         for item in above],
             "metrics": [link(outputs[name], name=os.path.basename(outputs[name])) for name in step.kind.metrics],
             "artifacts": [link(outputs[name], name=os.path.basename(outputs[name])) for name in step.kind.artifacts],
         }
-        _write_new(os.path.join(outbox, f"{event_id}{MADE}"), json.dumps(event))
+        event_files.write_new(os.path.join(outbox, f"{event_id}{MADE}"), json.dumps(event))
         for number, source in enumerate(sources, 1):
-            _link(source, os.path.join(outbox, f"{event_id}~{number}"))
+            event_files.link(source, os.path.join(outbox, f"{event_id}~{number}"))
+
+    def _started(self, owner: int) -> int | None:
+        if owner not in self._starts:
+            self._starts[owner] = started(owner)
+        return self._starts[owner]
 
     def _outbox(self, step: Step) -> str:
         outbox = os.path.join(step.env_dir, FOLDER)
@@ -223,25 +234,3 @@ def _configured_inputs(step: Step) -> list[str]:
     """Return the names of the inputs a step's config gives (not those derived from where outputs go)."""
     inputs = step.section.get("inputs")
     return [str(name) for name in inputs] if isinstance(inputs, dict) else []
-
-
-def _write_new(path: str, text: str) -> None:
-    """Write a file that no one else writes, whole or not at all: through a temporary name of its own and a
-    rename (an event has one writer, so no random name and no folder check are needed)."""
-    staging = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    with open(staging, "w") as out:
-        out.write(text)
-    os.replace(staging, path)
-
-
-def _link(source: str, target: str) -> None:
-    """Hard-link a file into the outbox (a copy where links cannot be made); nothing if it is missing."""
-    try:
-        os.link(source, target)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        return
-    except OSError:  # another file system, or one without links
-        with contextlib.suppress(OSError):
-            shutil.copyfile(source, target)

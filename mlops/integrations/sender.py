@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from mlops.common.canonical import canonical
-from mlops.common.files import parse_json
 from mlops.common.names import one_line
+from mlops.integrations.event_files import record_of
 from mlops.integrations.tracking import as_params, metrics
 from mlops.integrations.tracking_settings import Settings, database
 
@@ -153,16 +153,13 @@ def _files(folder: Path, event: dict[str, Any], made: dict[str, Any], staging: P
 
 
 def _record(folder: Path, item: Any, date: Any) -> dict[str, Any]:
-    """Return the provenance record an event links to (that date's, for a dated step; empty when missing)."""
+    """Return the provenance record an event holds or links to (that date's, for a dated step; empty when
+    missing)."""
+    if isinstance(item, dict) and isinstance(record := item.get("record"), dict):
+        return record  # copied into the event (that date's, for a dated step)
     if not isinstance(item, dict) or not item.get("link"):
         return {}
-    try:
-        made = parse_json((folder / str(item["link"])).read_text())
-    except (OSError, ValueError):
-        return {}
-    if date and isinstance(made, dict):
-        made = made.get(str(date))
-    return made if isinstance(made, dict) else {}
+    return record_of(folder / str(item["link"]), str(date) if date else None)  # an event of an earlier version
 
 
 def _read(kind: str, made: dict[str, Any], date: Any, configured: Any) -> dict[str, str]:

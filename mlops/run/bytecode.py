@@ -21,14 +21,21 @@ from types import ModuleType
 
 from mlops.run.locations import installed
 
+_CHECKED: set[str] = set()  # the files this process has checked
 
-def checked_bytecode(paths: list[str]) -> None:
+
+def checked_bytecode(paths: list[str], once: bool = False) -> None:
     """Make Python check the source of each file against its bytecode cache on import (PEP 552).
 
     A timestamp cache is stale after a same-size edit within the second it was written; a
-    checked-hash one is never used for other source. With bytecode writing off, stale caches go.
+    checked-hash one is never used for other source. With bytecode writing off, stale caches go. `once`: skip the
+    files this process checked before (a step's, before each step: an import, a worker's import again of a
+    changed module included, goes through `CheckedSources`, which always checks).
     """
     for path in paths:
+        if once and path in _CHECKED:
+            continue
+        _CHECKED.add(path)
         cached = importlib.util.cache_from_source(path)
         with contextlib.suppress(OSError), open(cached, "rb") as handle:
             header = handle.read(8)

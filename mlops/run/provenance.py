@@ -45,7 +45,7 @@ def record(known: dict[str, Any], reads: dict[str, Any], finals: dict[str, str],
         "started": started.isoformat(timespec="milliseconds"),
         "ended": ended.isoformat(timespec="milliseconds"),
         "duration_s": round((ended - started).total_seconds(), 3),
-        "host": socket.gethostname(),
+        "host": host(),
         "pid": os.getpid(),
     }
 
@@ -62,6 +62,12 @@ def write(folder: Path, path: Path, made: dict[str, Any]) -> None:
         records = records if isinstance(records, dict) and "task" not in records else {}
         text = json.dumps({**records, made["date"]: made}, indent=2, sort_keys=True)
     path.write_text(text + "\n")
+
+
+@functools.cache
+def host() -> str:
+    """Return this machine's name, asked once per process."""
+    return socket.gethostname()
 
 
 def now() -> datetime:

@@ -8,6 +8,7 @@ import importlib
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,11 @@ OUTPUT_DIGESTS = "output_digests"  # in what run_step returns beside the reads: 
 def run_step(call: StepCall) -> dict[str, Any]:
     """Run the step; outputs reach their final paths only if it succeeds; return the config it read (and,
     under OUTPUT_DIGESTS, the digest of each output published)."""
-    checked_bytecode(project_files(call.fn))  # never the bytecode of an older source
+    checked_bytecode(project_files(call.fn), once=True)  # never the bytecode of an older source
     function = load_function(call.fn)
     targets = _targets(call)
     folder = targets[0].parent
-    token, staged = _staging(folder, call.outputs)
+    token, staged = _staging(folder, call.outputs, call.task)
     described = folder / f"{token}{provenance.FILE}"
     try:
         reads, runner = Reads(), Reads()  # what the step read of its params; what the runner read for it
@@ -69,16 +70,22 @@ def run_step(call: StepCall) -> dict[str, Any]:
             _remove(path)
 
 
-def _staging(folder: Path, outputs: dict[str, str]) -> tuple[str, dict[str, Path]]:
+def _staging(folder: Path, outputs: dict[str, str], task: str) -> tuple[str, dict[str, Path]]:
     """Return this run's staging prefix and the staged path of each output, after removing the staged files
-    (or, from older versions, folders) a killed run of this step left (runs of one task never overlap).
+    (or, from older versions, folders) a stopped run of this step left (runs of one task never overlap), said
+    in one line with the process that left them (its id is in the prefix).
 
     Staged beside the outputs, publishing is a rename in one folder (a folder of its own would cost a
     directory made and removed per step: most of a small step's time on ext4). Absolute: a step may change
     the working folder; it is set back after the step."""
-    for stale in _starting(folder, STAGING):
-        _remove(stale)
-    token = f"{STAGING}{secrets.token_hex(4)}-"
+    stale = _starting(folder, STAGING)
+    if stale:
+        left = sorted({path.name[len(STAGING):].partition("-")[0] for path in stale})
+        print(f"mlops: {task}: removed the unfinished outputs that process {', '.join(left)} left "
+              "(stopped before it published them)", file=sys.stderr)
+    for path in stale:
+        _remove(path)
+    token = f"{STAGING}{os.getpid()}-{secrets.token_hex(4)}-"
     return token, {name: (folder / f"{token}{name}-{Path(path).name}").absolute() for name, path in outputs.items()}
 
 
